@@ -1,0 +1,1 @@
+"""Ingest: recordings → catalogs and resampled, segmented, quality-checked WebDataset shards."""

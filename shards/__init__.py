@@ -1,0 +1,1 @@
+"""Shards: the WebDataset shard writer, catalogs, the streaming reader, verify and stats."""

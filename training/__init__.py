@@ -1,0 +1,1 @@
+"""Training: the WavTokenizer model, its trainer, checkpoints and encoding to Zarr."""
