@@ -1,0 +1,237 @@
+"""The data contracts between stages, written once: layout, Parquet schemas, shard keys, Zarr names.
+
+Writers build tables against these schemas and readers check them with `check_table`;
+no other module spells a column name or an array name as a string literal of its own.
+See DESIGN.md, "Data contracts".
+"""
+
+import re
+from dataclasses import dataclass
+from typing import Final
+
+import pyarrow as pa
+
+from sonotype.errors import SonotypeError
+from sonotype.fsio import join
+
+# --- Output layout -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutputLayout:
+    """Where each stage writes under an output root `OUT/` (a path or an fsspec URL)."""
+
+    root: str
+
+    @property
+    def catalog_dir(self) -> str:
+        return join(self.root, "catalog")
+
+    @property
+    def recordings(self) -> str:
+        """One row per input file (RECORDINGS_SCHEMA)."""
+        return join(self.catalog_dir, "recordings.parquet")
+
+    @property
+    def segments(self) -> str:
+        """One row per segment (SEGMENTS_SCHEMA)."""
+        return join(self.catalog_dir, "segments.parquet")
+
+    @property
+    def shards_dir(self) -> str:
+        """WebDataset `.tar` shards; `segments.shard` is relative to this directory."""
+        return join(self.root, "shards")
+
+    @property
+    def features(self) -> str:
+        """The Zarr v3 feature store."""
+        return join(self.root, "features.zarr")
+
+    @property
+    def clusters_dir(self) -> str:
+        return join(self.root, "clusters")
+
+    def clusters(self, name: str) -> str:
+        """One clustering (centroids, versions, summaries) under `clusters/<name>/`."""
+        return join(self.clusters_dir, name)
+
+    @property
+    def report_dir(self) -> str:
+        return join(self.root, "report")
+
+    @property
+    def report_index(self) -> str:
+        return join(self.report_dir, "index.html")
+
+
+def features_table_path(store: str) -> str:
+    """The Parquet segment table that sits beside a feature store: `X.zarr` → `X.segments.parquet`.
+
+    It lives beside the store, not inside it, so that the Zarr hierarchy holds only Zarr nodes.
+    """
+    base = store.rstrip("/")
+    base = base[: -len(".zarr")] if base.endswith(".zarr") else base
+    return base + ".segments.parquet"
+
+
+# --- Shard samples -----------------------------------------------------------------
+
+AUDIO_EXTENSION: Final = "flac"
+"""Each shard sample holds `KEY.flac`: mono audio at the configured rate (24 kHz default)."""
+METADATA_EXTENSION: Final = "json"
+"""...and `KEY.json`: the segment's row of SEGMENTS_SCHEMA, times as ISO-8601 UTC strings."""
+SHARD_SUFFIX: Final = ".tar"
+
+_KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+_SLUG_INVALID = re.compile(r"[^A-Za-z0-9-]+")
+
+
+def is_valid_key(key: str) -> bool:
+    """Keys are dot-free (webdataset splits names at the first dot) and slash-free."""
+    return bool(_KEY_PATTERN.match(key))
+
+
+def slug(text: str) -> str:
+    """A key-safe form of free text (site names, file stems): runs of other characters → '-'."""
+    cleaned = _SLUG_INVALID.sub("-", text).strip("-")
+    return cleaned or "x"
+
+
+def segment_key(recording_id: str, stream: int, index: int) -> str:
+    """The shard key of segment `index` of stream `stream` of a recording.
+
+    Deterministic: the same recording, stream and index always give the same key,
+    so a re-run or a resumed run writes the same keys.
+
+    Raises:
+        SonotypeError: `recording_id` would make an invalid key.
+    """
+    key = f"{recording_id}_s{stream}_{index:06d}"
+    if not is_valid_key(key):
+        raise SonotypeError(f"recording_id {recording_id!r} gives an invalid shard key {key!r}")
+    return key
+
+
+# --- Parquet schemas ---------------------------------------------------------------
+
+UTC_TIMESTAMP = pa.timestamp("ms", tz="UTC")
+
+RECORDING_STATUS_OK: Final = "ok"
+RECORDING_STATUS_FAILED: Final = "failed"
+RECORDING_STATUS_IGNORED: Final = "ignored"
+"""A side file (`._*` AppleDouble, `.TXT` logs) that was found and deliberately not read."""
+
+RECORDINGS_SCHEMA = pa.schema(
+    [
+        pa.field("recording_id", pa.string(), nullable=False),
+        pa.field("path", pa.string(), nullable=False),
+        pa.field("site", pa.string()),
+        pa.field("start_time", UTC_TIMESTAMP),
+        pa.field("time_source", pa.string()),
+        pa.field("duration_s", pa.float64()),
+        pa.field("sample_rate", pa.int32()),
+        pa.field("channels", pa.int16()),
+        pa.field("format", pa.string()),
+        pa.field("subtype", pa.string()),
+        pa.field("bytes", pa.int64()),
+        pa.field("fingerprint", pa.string()),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("error", pa.string()),
+        pa.field("n_segments_kept", pa.int32()),
+        pa.field("n_segments_dropped", pa.int32()),
+    ]
+)
+"""`catalog/recordings.parquet`: one row per input file, `status` in ok/failed/ignored."""
+
+SEGMENTS_SCHEMA = pa.schema(
+    [
+        pa.field("key", pa.string(), nullable=False),
+        pa.field("recording_id", pa.string(), nullable=False),
+        pa.field("site", pa.string()),
+        pa.field("stream", pa.int16()),
+        pa.field("channel", pa.int16()),
+        pa.field("start_time", UTC_TIMESTAMP),
+        pa.field("offset_s", pa.float64()),
+        pa.field("duration_s", pa.float64()),
+        pa.field("sample_rate", pa.int32()),
+        pa.field("shard", pa.string()),
+        pa.field("rms_dbfs", pa.float32()),
+        pa.field("peak", pa.float32()),
+        pa.field("clipped_fraction", pa.float32()),
+        pa.field("is_silent", pa.bool_()),
+        pa.field("has_nonfinite", pa.bool_()),
+        pa.field("dc_offset", pa.float32()),
+        pa.field("kept", pa.bool_()),
+        pa.field("drop_reason", pa.string()),
+    ]
+)
+"""`catalog/segments.parquet`: one row per segment. `stream` numbers the channel streams
+of a recording (0 for a mix); `channel` is the source channel, -1 for a mix; `shard` is
+relative to `shards/` and null for dropped segments; `start_time` is the segment's own
+start (recording start + offset)."""
+
+FEATURE_SEGMENTS_SCHEMA = pa.schema(
+    [
+        pa.field("key", pa.string(), nullable=False),
+        pa.field("recording_id", pa.string(), nullable=False),
+        pa.field("site", pa.string()),
+        pa.field("start_time", UTC_TIMESTAMP),
+        pa.field("offset_s", pa.float64()),
+        pa.field("duration_s", pa.float64()),
+        pa.field("shard", pa.string()),
+        pa.field("segment_index", pa.int64(), nullable=False),
+        pa.field("frame_start", pa.int64(), nullable=False),
+        pa.field("n_frames", pa.int32(), nullable=False),
+    ]
+)
+"""`X.segments.parquet` beside `X.zarr`: segment `segment_index` (its row in `pooled`)
+owns frames `[frame_start, frame_start + n_frames)` of `tokens` and `embeddings`."""
+
+
+def check_table(table: pa.Table, schema: pa.Schema, where: str) -> None:
+    """Check that `table` has every column of `schema` with the contract's type.
+
+    Extra columns are allowed (a later version may add some).
+
+    Args:
+        table: the table read from disk.
+        schema: the contract it must follow.
+        where: the file or URL, for the message.
+
+    Raises:
+        SonotypeError: a column is missing or has another type (all problems listed).
+    """
+    problems = []
+    for field in schema:
+        if field.name not in table.column_names:
+            problems.append(f"missing column {field.name!r} ({field.type})")
+            continue
+        found = table.schema.field(field.name).type
+        if found != field.type:
+            problems.append(f"column {field.name!r} is {found}, expected {field.type}")
+    if problems:
+        raise SonotypeError(f"{where}: does not follow the contract: " + "; ".join(problems))
+
+
+# --- Zarr feature store ------------------------------------------------------------
+
+TOKENS: Final = "tokens"
+"""int16 `[n_frames]`: codebook index of every frame."""
+EMBEDDINGS: Final = "embeddings"
+"""float16 `[n_frames, dim]`: pre-quantisation encoder output of every frame."""
+POOLED: Final = "pooled"
+"""float32 `[n_segments, dim]`: per-segment mean of `embeddings`."""
+LABELS: Final = "labels"
+"""Group of sonotype labels, `labels/<name>`: one int per frame or per segment."""
+
+ATTR_CHECKPOINT_HASH: Final = "checkpoint_sha256"
+ATTR_MODEL_CONFIG: Final = "model_config"
+ATTR_SAMPLE_RATE: Final = "sample_rate"
+ATTR_FRAME_RATE: Final = "frame_rate"
+ATTR_CODEBOOK_SIZE: Final = "codebook_size"
+ATTR_SHARDS: Final = "shards"
+"""Shards (relative to `shards/`) whose segments are all in the store."""
+ATTR_N_FRAMES: Final = "n_frames"
+"""Frames committed; array rows past this are an unfinished append and are ignored."""
+ATTR_N_SEGMENTS: Final = "n_segments"
+"""Segments committed (rows of `pooled` and of the segment table)."""
