@@ -1,0 +1,99 @@
+"""Write WebDataset shards: one `.tar` per task, visible only once complete.
+
+A shard is written to a temporary name and renamed when closed without error, so a
+killed job never leaves a truncated shard under its final name. Tar headers carry a
+fixed mtime, owner and mode, so the same samples always give the same bytes.
+"""
+
+import datetime as dt
+import json
+import math
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+import webdataset as wds
+
+from sonotype.contracts import AUDIO_EXTENSION, METADATA_EXTENSION, is_valid_key
+from sonotype.errors import ShardFormatError
+from sonotype.fsio import atomic_open
+
+_FIXED_MTIME = 0.0
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            raise ShardFormatError(
+                f"naive datetime {value!r} in sample metadata; times must be UTC"
+            )
+        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    raise TypeError(f"cannot store {type(value).__name__} in sample metadata")
+
+
+def encode_metadata(row: Mapping[str, Any]) -> bytes:
+    """A segment row as the JSON member of a sample (datetimes as ISO-8601 UTC, NaN as null)."""
+    clean = {
+        key: None if isinstance(value, float) and not math.isfinite(value) else value
+        for key, value in row.items()
+    }
+    return json.dumps(clean, default=_json_default, sort_keys=True).encode("utf-8")
+
+
+class ShardWriter:
+    """Writes samples (`KEY.flac` + `KEY.json`) into one shard at `url`.
+
+    Use as a context manager: the shard appears under `url` when the block ends
+    without error, and not at all otherwise.
+
+    Args:
+        url: final location of the `.tar` (local path or fsspec URL).
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.n_samples = 0
+        self._keys: set[str] = set()
+        self._file_context = atomic_open(url, "wb")
+        self._tar: wds.TarWriter | None = None
+
+    def __enter__(self) -> "ShardWriter":
+        handle = self._file_context.__enter__()
+        self._tar = wds.TarWriter(handle, mtime=_FIXED_MTIME, user="sonotype", group="sonotype")
+        return self
+
+    def write(self, key: str, audio: bytes, metadata: Mapping[str, Any]) -> None:
+        """Add one sample.
+
+        Args:
+            key: the segment key (dot-free, unique within the shard).
+            audio: the encoded audio file (FLAC bytes).
+            metadata: the segment's row.
+
+        Raises:
+            ShardFormatError: the key is invalid or repeated.
+        """
+        if self._tar is None:
+            raise ShardFormatError(f"{self.url}: write() outside the writer's `with` block")
+        if not is_valid_key(key):
+            raise ShardFormatError(f"{self.url}: invalid sample key {key!r} (dot-free, no slashes)")
+        if key in self._keys:
+            raise ShardFormatError(f"{self.url}: duplicate sample key {key!r}")
+        self._keys.add(key)
+        self._tar.write(
+            {"__key__": key, AUDIO_EXTENSION: audio, METADATA_EXTENSION: encode_metadata(metadata)}
+        )
+        self.n_samples += 1
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool | None:
+        if self._tar is not None:
+            self._tar.close()
+            self._tar = None
+        return self._file_context.__exit__(exc_type, exc, traceback)
