@@ -1,0 +1,1 @@
+"""The `sonotype` command line: one entry point, one module per subcommand."""
