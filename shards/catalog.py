@@ -1,0 +1,49 @@
+"""The recordings and segments catalogs: read and write them, checked against the contract."""
+
+import pyarrow as pa
+
+from sonotype.contracts import RECORDINGS_SCHEMA, SEGMENTS_SCHEMA, OutputLayout, check_table
+from sonotype.errors import SonotypeError
+from sonotype.fsio import exists, read_parquet, write_parquet_atomic
+
+
+def _read(url: str, schema: pa.Schema, columns: list[str] | None) -> pa.Table:
+    if not exists(url):
+        raise SonotypeError(f"{url}: catalog not found; run `sonotype ingest` first")
+    table = read_parquet(url, columns=columns)
+    wanted = pa.schema([schema.field(c) for c in columns]) if columns else schema
+    check_table(table, wanted, url)
+    return table
+
+
+def read_recordings(out: str, columns: list[str] | None = None) -> pa.Table:
+    """`OUT/catalog/recordings.parquet` (RECORDINGS_SCHEMA).
+
+    Raises:
+        SonotypeError: the catalog is missing or breaks the contract.
+    """
+    return _read(OutputLayout(out).recordings, RECORDINGS_SCHEMA, columns)
+
+
+def read_segments(out: str, columns: list[str] | None = None) -> pa.Table:
+    """`OUT/catalog/segments.parquet` (SEGMENTS_SCHEMA).
+
+    Raises:
+        SonotypeError: the catalog is missing or breaks the contract.
+    """
+    return _read(OutputLayout(out).segments, SEGMENTS_SCHEMA, columns)
+
+
+def _write(table: pa.Table, url: str, schema: pa.Schema) -> None:
+    check_table(table, schema, url)
+    write_parquet_atomic(table.select(schema.names).cast(schema), url)
+
+
+def write_recordings(table: pa.Table, out: str) -> None:
+    """Replace `OUT/catalog/recordings.parquet` atomically (columns ordered as the contract)."""
+    _write(table, OutputLayout(out).recordings, RECORDINGS_SCHEMA)
+
+
+def write_segments(table: pa.Table, out: str) -> None:
+    """Replace `OUT/catalog/segments.parquet` atomically (columns ordered as the contract)."""
+    _write(table, OutputLayout(out).segments, SEGMENTS_SCHEMA)
