@@ -15,7 +15,7 @@ from typing import Any
 __all__ = ["Batch", "ReadMode", "ShardIndex", "ShardLoader", "shard_stats", "verify_shards"]
 
 _HOMES = {
-    "Batch": "shards.reader",
+    "Batch": "shards.batch",
     "ReadMode": "shards.reader",
     "ShardLoader": "shards.reader",
     "ShardIndex": "shards.index",

@@ -26,13 +26,13 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any, Literal
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from shards.batch import Batch, Delivery, collate
 from shards.index import ShardIndex
 from shards.plan import (
     ShardRange,
@@ -43,76 +43,13 @@ from shards.plan import (
 )
 from shards.position import ReaderPosition
 from shards.select import SegmentFilter
-from shards.stream import Crop, SkipCounter, StreamSettings, slot_pipeline
+from shards.stream import SkipCounter, StreamSettings, slot_pipeline
 from sonotype.config.reader import ReaderConfig
 from sonotype.errors import SonotypeError
 
 logger = logging.getLogger(__name__)
 
 ReadMode = Literal["train", "eval", "segments"]
-
-
-@dataclass
-class Batch:
-    """A batch of crops (or whole segments).
-
-    Attributes:
-        wav: float32 `[B, T]`; rows shorter than T are zero-padded at the end.
-        lengths: int64 `[B]`, real samples of each row.
-        offsets: int64 `[B]`, first sample of each row within its segment.
-        keys: the segment key of each row.
-        metadata: the segment row (catalog columns) of each row.
-    """
-
-    wav: torch.Tensor
-    lengths: torch.Tensor
-    offsets: torch.Tensor
-    keys: list[str]
-    metadata: list[dict[str, Any]]
-
-    def __len__(self) -> int:
-        return len(self.keys)
-
-    def pin_memory(self) -> "Batch":
-        """A copy in pinned memory (called by the DataLoader when `pin_memory` is set)."""
-        return replace(self, wav=self.wav.pin_memory())
-
-    def to(self, device: torch.device | str, non_blocking: bool = False) -> "Batch":
-        """The batch with its tensors on `device`."""
-        return replace(
-            self,
-            wav=self.wav.to(device, non_blocking=non_blocking),
-            lengths=self.lengths.to(device, non_blocking=non_blocking),
-            offsets=self.offsets.to(device, non_blocking=non_blocking),
-        )
-
-
-@dataclass
-class _Delivery:
-    """A batch with what the main process needs to track the position."""
-
-    batch: Batch | None
-    worker: int
-    cursor: int
-    skipped: dict[str, int] = field(default_factory=dict)
-
-    def pin_memory(self) -> "_Delivery":
-        return self if self.batch is None else replace(self, batch=self.batch.pin_memory())
-
-
-def collate(crops: Sequence[Crop]) -> Batch:
-    """Stack crops into a batch, zero-padding to the longest."""
-    width = max(len(crop.wav) for crop in crops)
-    wav = np.zeros((len(crops), width), np.float32)
-    for row, crop in enumerate(crops):
-        wav[row, : len(crop.wav)] = crop.wav
-    return Batch(
-        wav=torch.from_numpy(wav),
-        lengths=torch.tensor([crop.length for crop in crops], dtype=torch.int64),
-        offsets=torch.tensor([crop.offset for crop in crops], dtype=torch.int64),
-        keys=[crop.key for crop in crops],
-        metadata=[crop.metadata for crop in crops],
-    )
 
 
 def resolve_rank(rank: int | None, world_size: int | None) -> tuple[int, int]:
@@ -161,7 +98,7 @@ class _SlotDataset(IterableDataset):
         self.start_batch, self.cursors = start_batch, cursors
         self.settings, self.segment_filter = settings, segment_filter
 
-    def __iter__(self) -> Iterator[_Delivery]:
+    def __iter__(self) -> Iterator[Delivery]:
         info = get_worker_info()
         physical = info.id if info is not None else 0
         worker = (physical + self.start_batch) % self.n_workers
@@ -185,10 +122,10 @@ class _SlotDataset(IterableDataset):
         cursor = self.cursors[worker]
         for crops in pipeline:
             cursor = crops[-1].cursor
-            yield _Delivery(collate(crops), worker, cursor, skips.take())
+            yield Delivery(collate(crops), worker, cursor, skips.take())
         trailing = skips.take()
         if trailing:  # skips after the last batch (a single pass ending on bad samples)
-            yield _Delivery(None, worker, cursor, trailing)
+            yield Delivery(None, worker, cursor, trailing)
 
 
 class ShardLoader:
