@@ -1,0 +1,383 @@
+"""Shards reader benchmark: sonotype's reader against a reference-style loader, side by side.
+
+    python -m benchmarks.shards_reader             # full run (~10 min on 2 cores)
+    python -m benchmarks.shards_reader --quick     # fewer crops, for a smoke test
+
+Recordings: two sets of the same total length, 48 kHz mono 16-bit WAV (AudioMoth
+style), synthesised block by block: six 10-minute files and one 60-minute file.
+Shards: made from each set by `ingest.run_ingest` (24 kHz mono FLAC, 10 s segments);
+while ingest is not available, by a fallback in this harness that does the same steps
+with `ShardWriter` (the table says which was used).
+
+Loaders, each in its own process so that memory is measured alone, with 1 and 2
+DataLoader workers:
+- sonotype: `ShardLoader` in training mode, 3 s crops, 4 crops per segment, batches of 16;
+- reference: what many audio training scripts do per item: read the whole original
+  file with soundfile, resample the whole file to 24 kHz (soxr, which is faster and
+  leaner than torchaudio's resample, so the baseline is a generous one), keep one
+  random 3 s crop; batches of 4 (its cost per crop does not depend on the batch size).
+
+Figures: crops per second, seconds of audio delivered per second, times real time per
+worker core, and the peak resident memory of the loader's process tree (main process
+plus workers, RSS summed; sampled every 20 ms). The first batch (worker start-up,
+buffer fill) is not timed.
+"""
+
+import argparse
+import contextlib
+import datetime as dt
+import itertools
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import psutil
+import soundfile as sf
+
+WORK = Path(__file__).resolve().parent / "work" / "shards_reader"
+SOURCE_RATE = 48000
+TARGET_RATE = 24000
+CROP_S = 3.0
+SEGMENT_S = 10.0
+SETS = {"10min": (6, 10), "60min": (1, 60)}  # files, minutes each: one hour per set
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Case:
+    loader: str  # "sonotype" or "reference"
+    recordings: str  # a key of SETS
+    workers: int
+    n_crops: int
+
+
+@dataclass
+class Result:
+    case: Case
+    crops_per_s: float
+    audio_s_per_s: float
+    realtime_per_core: float
+    peak_rss_mb: float
+    peak_pss_mb: float
+    baseline_pss_mb: float
+    timed_crops: int
+    timed_s: float
+
+
+# --- data ----------------------------------------------------------------------------
+
+
+def write_recording(path: Path, minutes: int, seed: int) -> None:
+    """A synthetic field recording written block by block: noise floor plus tonal calls."""
+    rng = np.random.default_rng(seed)
+    block = 10 * SOURCE_RATE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = np.arange(block) / SOURCE_RATE
+    with sf.SoundFile(path, "w", SOURCE_RATE, 1, format="WAV", subtype="PCM_16") as sound:
+        for _ in range(minutes * 6):
+            samples = 0.02 * rng.standard_normal(block)
+            for _ in range(rng.integers(1, 6)):
+                start, length = rng.uniform(0, 9), rng.uniform(0.1, 1.0)
+                f0, f1 = rng.uniform(800, 6000, size=2)
+                inside = (t >= start) & (t < start + length)
+                phase = 2 * np.pi * (f0 + (f1 - f0) * (t - start) / (2 * length)) * (t - start)
+                samples += inside * rng.uniform(0.05, 0.4) * np.sin(phase)
+            sound.write(np.clip(samples, -1, 1).astype(np.float32))
+
+
+def prepare_recordings(root: Path) -> dict[str, list[Path]]:
+    """Both recording sets (written once, reused on later runs)."""
+    sets = {}
+    start = dt.datetime(2024, 3, 15, 5, 0)
+    for name, (n_files, minutes) in SETS.items():
+        files = []
+        for i in range(n_files):
+            when = start + dt.timedelta(minutes=minutes * i)
+            path = root / name / f"BENCH{name}" / "2024" / f"{when:%Y%m%d_%H%M%S}.WAV"
+            if not path.exists():
+                logger.info("writing %s (%d min)", path, minutes)
+                write_recording(path, minutes, seed=1000 * minutes + i)
+            files.append(path)
+        sets[name] = files
+    return sets
+
+
+def prepare_shards(recordings: dict[str, list[Path]], root: Path) -> str:
+    """Shards of each set under `root/<set>/`; returns how they were made."""
+    try:
+        from ingest import run_ingest
+        from sonotype.config.ingest import IngestConfig
+    except ImportError:
+        run_ingest = None
+    how = "ingest.run_ingest" if run_ingest else "fallback: harness ShardWriter (ingest pending)"
+    for name, files in recordings.items():
+        out = root / name
+        if (out / "catalog" / "segments.parquet").exists():
+            continue
+        logger.info("making shards of %s with %s", name, how)
+        if run_ingest is not None:
+            run_ingest([str(files[0].parents[2])], str(out), IngestConfig(), workers=2)
+        else:
+            _fallback_shards(files, str(out))
+    return how
+
+
+def _fallback_shards(files: list[Path], out: str) -> None:
+    """Ingest's steps in brief: blockwise decode, streaming resample, 10 s segments, FLAC."""
+    import pyarrow as pa
+    import soxr
+
+    from shards.catalog import write_segments
+    from shards.writer import ShardWriter
+    from sonotype import audio
+    from sonotype.contracts import SEGMENTS_SCHEMA, OutputLayout, segment_key
+    from sonotype.contracts import SegmentColumn as Col
+
+    rows = []
+    segment = int(SEGMENT_S * TARGET_RATE)
+    for file in files:
+        recording = f"{file.parent.parent.name}-{file.stem}"
+        start = dt.datetime.strptime(file.stem, "%Y%m%d_%H%M%S").replace(tzinfo=dt.UTC)
+        shard = f"{recording}.tar"
+        stream = soxr.ResampleStream(SOURCE_RATE, TARGET_RATE, 1, dtype="float32")
+        pending, index = np.zeros(0, np.float32), 0
+        with (
+            ShardWriter(f"{OutputLayout(out).shards_dir}/{shard}") as writer,
+            audio.open_audio(file) as sound,
+        ):
+            blocks = audio.iter_blocks(sound, SOURCE_RATE * 10)
+            for block in [*blocks, None]:
+                last = block is None
+                mono = np.zeros(0, np.float32) if last else block[:, 0]
+                chunk = stream.resample_chunk(mono, last)
+                pending = np.concatenate([pending, chunk])
+                while len(pending) >= segment:
+                    samples, pending = pending[:segment], pending[segment:]
+                    key = segment_key(recording, 0, index)
+                    row = {name: None for name in SEGMENTS_SCHEMA.names}
+                    row.update(
+                        {
+                            Col.KEY: key,
+                            Col.RECORDING_ID: recording,
+                            Col.SITE: file.parent.parent.name,
+                            Col.STREAM: 0,
+                            Col.CHANNEL: -1,
+                            Col.START_TIME: start + dt.timedelta(seconds=index * SEGMENT_S),
+                            Col.OFFSET_S: index * SEGMENT_S,
+                            Col.DURATION_S: SEGMENT_S,
+                            Col.SAMPLE_RATE: TARGET_RATE,
+                            Col.SHARD: shard,
+                            Col.PEAK: float(np.max(np.abs(samples))),
+                            Col.IS_SILENT: False,
+                            Col.HAS_NONFINITE: False,
+                            Col.KEPT: True,
+                        }
+                    )
+                    rows.append({str(k): v for k, v in row.items()})
+                    writer.write(key, audio.encode_flac(samples, TARGET_RATE), rows[-1])
+                    index += 1
+    write_segments(pa.Table.from_pylist(rows, schema=SEGMENTS_SCHEMA), out)
+
+
+# --- measurement (in a child process per case) -----------------------------------------
+
+
+class PeakMemory:
+    """Polls the memory of this process and its children, keeping the peaks of the sums.
+
+    RSS (cheap to read, every 20 ms) counts pages shared by forked workers once per
+    process; PSS (every 100 ms, reading smaps costs a few ms) splits them, so its sum is
+    what the tree really occupies.
+    """
+
+    def __init__(self, interval_s: float = 0.02, pss_every: int = 5) -> None:
+        self.interval_s, self.pss_every = interval_s, pss_every
+        self.peak_rss = self.peak_pss = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        me = psutil.Process()
+        for tick in itertools.count():
+            if self._stop.is_set():
+                return
+            rss = pss = 0
+            for process in [me, *me.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    if tick % self.pss_every == 0:
+                        full = process.memory_full_info()
+                        rss, pss = rss + full.rss, pss + full.pss
+                    else:
+                        rss += process.memory_info().rss
+            self.peak_rss = max(self.peak_rss, rss)
+            self.peak_pss = max(self.peak_pss, pss)
+            time.sleep(self.interval_s)
+
+    def __enter__(self) -> "PeakMemory":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _sonotype_batches(case: Case):
+    from shards.reader import ShardLoader
+    from sonotype.config.reader import ReaderConfig
+
+    config = ReaderConfig(
+        crop_s=CROP_S, crops_per_segment=4, batch_size=16, num_workers=case.workers
+    )
+    loader = ShardLoader.from_catalog(str(WORK / "shards" / case.recordings), config)
+    while True:
+        for batch in loader:
+            yield batch.wav
+
+
+def _reference_batches(case: Case):
+    import torch
+
+    files = sorted((WORK / "recordings" / case.recordings).rglob("*.WAV"))
+    loader = torch.utils.data.DataLoader(
+        _ReferenceDataset(files), batch_size=4, num_workers=case.workers
+    )
+    yield from loader
+
+
+class _ReferenceDataset:
+    """The reference-style loader: whole file read, whole file resampled, one crop kept."""
+
+    def __init__(self, files: list[Path]) -> None:
+        self.files = files
+
+    def __len__(self) -> int:
+        return 10**9
+
+    def __getitem__(self, index: int):
+        import soxr
+        import torch
+
+        rng = np.random.default_rng(index)
+        path = self.files[rng.integers(len(self.files))]
+        samples, rate = sf.read(path, dtype="float32", always_2d=True)
+        resampled = soxr.resample(samples.mean(axis=1), rate, TARGET_RATE)
+        crop = int(CROP_S * TARGET_RATE)
+        start = rng.integers(0, len(resampled) - crop + 1)
+        return torch.from_numpy(np.ascontiguousarray(resampled[start : start + crop]))
+
+
+def measure(case: Case) -> Result:
+    """Time `case.n_crops` crops from the first request, worker start-up included.
+
+    Prefetching makes "time after the first batch" flatter the slow loader (its
+    workers fill several batches while the first is awaited), so nothing is left out.
+    """
+    import torch  # both loaders need it; its memory is the baseline
+
+    del torch
+    baseline = psutil.Process().memory_full_info().pss
+    with PeakMemory() as memory:
+        make = _sonotype_batches if case.loader == "sonotype" else _reference_batches
+        began, crops = time.perf_counter(), 0
+        batches = make(case)
+        while crops < case.n_crops:
+            wav = next(batches)
+            crops += wav.shape[0]
+        elapsed = time.perf_counter() - began
+        batches.close()
+    audio_s = crops * wav.shape[1] / TARGET_RATE
+    return Result(
+        case=case,
+        crops_per_s=crops / elapsed,
+        audio_s_per_s=audio_s / elapsed,
+        realtime_per_core=audio_s / elapsed / max(case.workers, 1),
+        peak_rss_mb=memory.peak_rss / 2**20,
+        peak_pss_mb=memory.peak_pss / 2**20,
+        baseline_pss_mb=baseline / 2**20,
+        timed_crops=crops,
+        timed_s=elapsed,
+    )
+
+
+# --- driver ------------------------------------------------------------------------------
+
+
+def run_case_in_child(case: Case) -> Result:
+    command = [sys.executable, "-m", "benchmarks.shards_reader", "--case", json.dumps(asdict(case))]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    data = json.loads(done.stdout.strip().splitlines()[-1])
+    data["case"] = Case(**data["case"])
+    return Result(**data)
+
+
+def table(results: list[Result], how: str) -> str:
+    """The results as a Markdown table, with the sonotype / reference ratios."""
+    lines = [
+        "| loader | recordings | workers | crops/s | audio s/s | × realtime per worker "
+        "| peak PSS MB (RSS) | baseline PSS MB | timed crops (s) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.case.loader} | {r.case.recordings} | {r.case.workers} | {r.crops_per_s:.1f} "
+            f"| {r.audio_s_per_s:.0f} | {r.realtime_per_core:.0f} "
+            f"| {r.peak_pss_mb:.0f} ({r.peak_rss_mb:.0f}) | {r.baseline_pss_mb:.0f} "
+            f"| {r.timed_crops} ({r.timed_s:.1f}) |"
+        )
+    lines += ["", f"shards made by: {how}"]
+    for recordings in SETS:
+        for workers in (1, 2):
+            pair = {
+                r.case.loader: r
+                for r in results
+                if r.case.recordings == recordings and r.case.workers == workers
+            }
+            if len(pair) == 2:
+                ratio = pair["sonotype"].crops_per_s / pair["reference"].crops_per_s
+                lines.append(f"{recordings}, {workers} workers: sonotype / reference {ratio:.0f}x")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer crops (a smoke test)")
+    parser.add_argument("--case", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.case:
+        result = measure(Case(**json.loads(args.case)))
+        data = asdict(result)
+        sys.stdout.write(json.dumps(data) + "\n")
+        return 0
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    recordings = prepare_recordings(WORK / "recordings")
+    how = prepare_shards(recordings, WORK / "shards")
+    sonotype_crops = 800 if args.quick else 6000
+    reference_crops = {"10min": 8 if args.quick else 40, "60min": 4 if args.quick else 12}
+    results = []
+    for name in SETS:
+        for workers in (1, 2):
+            for loader, n in (("sonotype", sonotype_crops), ("reference", reference_crops[name])):
+                case = Case(loader, name, workers, n)
+                logger.info("measuring %s", case)
+                results.append(run_case_in_child(case))
+                logger.info("%s", results[-1])
+    text = table(results, how)
+    print(text)
+    print(f"load average (1, 5, 15 min) at the end: {os.getloadavg()}")
+    (WORK / "results.json").write_text(json.dumps([asdict(r) for r in results], indent=1))
+    (WORK / "results.md").write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("SONOTYPE_PROGRESS", "0")
+    sys.exit(main())
