@@ -9,13 +9,15 @@ are skipped unread).
 import hashlib
 import json
 import logging
+import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import braceexpand
 
 from shards.catalog import iter_segments
+from shards.plan import derive_seed
 from shards.select import SegmentFilter
 from shards.tarsafe import iter_samples
 from sonotype.contracts import METADATA_EXTENSION, OutputLayout
@@ -51,6 +53,34 @@ class ShardIndex:
         """A digest of the index: a saved reader position only fits the same index."""
         text = json.dumps([self.urls, self.counts, self.sample_rate]).encode("utf-8")
         return hashlib.sha256(text).hexdigest()[:16]
+
+    def hold_out(self, n_shards: int, seed: int = 0) -> tuple["ShardIndex", "ShardIndex"]:
+        """Split off `n_shards` shards, chosen by a seeded draw, e.g. for validation.
+
+        Whole shards are held out, so held-out segments never share a shard (and, as
+        ingest fills shards recording by recording, rarely a recording) with training.
+
+        Args:
+            n_shards: shards to hold out, at least 1 and fewer than the index has.
+            seed: seeds the choice (the same seed always holds out the same shards).
+
+        Returns:
+            (the rest, the held-out shards), each in the index's order.
+
+        Raises:
+            SonotypeError: `n_shards` leaves one side empty.
+        """
+        if not 0 < n_shards < len(self.urls):
+            raise SonotypeError(
+                f"cannot hold out {n_shards} of {len(self.urls)} shards; "
+                f"expected 1 to {len(self.urls) - 1}"
+            )
+        chosen = set(random.Random(derive_seed(seed, "hold-out")).sample(self.urls, n_shards))
+        return self._only(lambda url: url not in chosen), self._only(lambda url: url in chosen)
+
+    def _only(self, keep: Callable[[str], bool]) -> "ShardIndex":
+        pairs = [(u, c) for u, c in zip(self.urls, self.counts, strict=True) if keep(u)]
+        return ShardIndex(tuple(u for u, _ in pairs), tuple(c for _, c in pairs), self.sample_rate)
 
     @classmethod
     def from_catalog(cls, out: str, segment_filter: SegmentFilter) -> "ShardIndex":

@@ -1,17 +1,23 @@
 """The streaming shard reader: batches of crops for training, validation and encoding.
 
-    loader = ShardLoader.from_catalog(out, cfg.data, hop_samples=model_hop)
+    index = ShardIndex.from_catalog(out, SegmentFilter.from_config(cfg.data.filters))
+    train_index, val_index = index.hold_out(n_shards=2, seed=cfg.data.seed)
+    loader = ShardLoader(train_index, cfg.data, hop_samples=model_hop)
     loader.load_state_dict(checkpoint["data"])      # optional: resume
     while step < max_steps:
         for batch in loader:                        # the rest of the current epoch
             train_step(batch.wav)                   # float32 [B, T]
             checkpoint["data"] = loader.state_dict()
+    validation = ShardLoader(val_index, cfg.data, mode="eval", hop_samples=model_hop)
 
 Three modes:
 - `train`: a seeded shard shuffle per epoch, random crops and gains, a shuffle
-  buffer; every rank yields exactly `len(loader)` batches per epoch.
+  buffer; every rank yields exactly `len(loader)` batches per epoch, so per-batch
+  DDP collectives never wait on a rank that ran out.
 - `eval`: one deterministic pass, every selected segment exactly once across ranks and
-  workers, fixed crops at the middle gain; the last batch of each worker may be short.
+  workers, fixed crops at the middle gain; the last batch of each worker may be short,
+  and ranks may get one batch more or less than each other (reduce metrics once,
+  after the pass, not per batch).
 - `segments`: like `eval`, with whole segments, zero-padded to the longest in the
   batch (`batch.lengths` gives the real lengths).
 

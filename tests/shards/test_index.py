@@ -54,3 +54,18 @@ def test_fingerprint_changes_with_counts():
     a = ShardIndex(("x.tar",), (3,), 24000)
     assert a.fingerprint() == ShardIndex(("x.tar",), (3,), 24000).fingerprint()
     assert a.fingerprint() != ShardIndex(("x.tar",), (4,), 24000).fingerprint()
+
+
+def test_hold_out_splits_whole_shards_by_seed():
+    index = ShardIndex(("a", "b", "c", "d", "e"), (1, 2, 3, 4, 5), 24000)
+    rest, held = index.hold_out(2, seed=7)
+    assert sorted(rest.urls + held.urls) == list(index.urls)
+    assert len(held.urls) == 2
+    assert rest.n_samples + held.n_samples == 15
+    assert dict(zip(held.urls, held.counts, strict=True)) == {
+        u: c for u, c in zip(index.urls, index.counts, strict=True) if u in held.urls
+    }
+    assert index.hold_out(2, seed=7) == (rest, held)
+    assert {index.hold_out(2, seed=s)[1].urls for s in range(10)} != {held.urls}
+    with pytest.raises(SonotypeError, match="cannot hold out 5 of 5 shards"):
+        index.hold_out(5)
