@@ -64,12 +64,15 @@ class SkipCounter:
         level = logging.WARNING if self.counts[reason] <= _LOGGED_PER_REASON else logging.DEBUG
         logger.log(level, "skipped (%s): %s", reason, message)
 
-    def handler(self, reason: str, url: str, once: bool = False) -> Callable[[Exception], bool]:
+    def handler(
+        self, reason: str, url: str, counted: Callable[[], bool], once: bool = False
+    ) -> Callable[[Exception], bool]:
         """A webdataset error handler for one shard: record, continue, never sleep.
 
         Args:
             reason: what the errors are counted as.
             url: the shard, for messages.
+            counted: whether an error met now is this slot's to count (see `read_range`).
             once: count only the first error (a broken tar stream raises again at every
                 following member); the rest are logged at DEBUG.
         """
@@ -77,8 +80,8 @@ class SkipCounter:
 
         def handle(error: Exception) -> bool:
             detail = f"{url}: {error.args[0] if error.args else type(error).__name__}"
-            if once and seen:
-                logger.debug("after a %s error: %s", reason, detail)
+            if (once and seen) or not counted():
+                logger.debug("not counted here (%s): %s", reason, detail)
             else:
                 self.record(reason, detail)
             seen.append(detail)
@@ -160,21 +163,32 @@ def read_range(
     """The selected samples `[start, stop)` of one shard, read in memory through webdataset.
 
     Samples before `start` are read from the tar but not decoded; reading stops at `stop`.
+    Several slots may read one shard; a bad sample is counted only by the slot whose
+    range holds the position it was met at, so each is counted once per epoch.
     """
     fs, path = url_to_fs(shard.url)
     try:
         stream = fs.open(path, "rb")
     except OSError as error:
-        skips.record("shard", f"{shard.url}: cannot open ({error})")
+        if shard.start == 0:  # every range of this shard fails here; the first one counts
+            skips.record("shard", f"{shard.url}: cannot open ({error})")
         return
-    broken_tar = skips.handler("tar", shard.url, once=True)
-    bad_member = skips.handler("member", shard.url)
     position = 0
+
+    def counted() -> bool:
+        return shard.start <= position < shard.stop
+
+    broken_tar = skips.handler("tar", shard.url, counted, once=True)
+    bad_member = skips.handler("member", shard.url, counted)
     with stream:
         members = tar_file_expander([{"url": shard.url, "stream": stream}], handler=broken_tar)
         for raw in group_by_keys(members, handler=bad_member):
-            sample = _parse(raw, skips, shard.url)
-            if sample is None or not segment_filter.passes(sample.metadata):
+            sample, problem = _parse(raw, shard.url)
+            if problem is not None:
+                if counted():
+                    skips.record(*problem)
+                continue
+            if not segment_filter.passes(sample.metadata):
                 continue
             if position >= shard.stop:
                 return
@@ -183,25 +197,22 @@ def read_range(
             position += 1
 
 
-def _parse(raw: dict[str, Any], skips: SkipCounter, url: str) -> Sample | None:
+def _parse(raw: dict[str, Any], url: str) -> tuple[Sample | None, tuple[str, str] | None]:
+    """A sample from webdataset's grouped members, or (None, (reason, message))."""
     key = raw["__key__"]
     if not is_valid_key(key):
-        skips.record("key", f"{url}: invalid sample key {key!r}")
-        return None
+        return None, ("key", f"{url}: invalid sample key {key!r}")
     data, text = raw.get(AUDIO_EXTENSION), raw.get(METADATA_EXTENSION)
     if data is None or text is None:
         found = sorted(k for k in raw if not k.startswith("__"))
-        skips.record("incomplete", f"{url}: {key}: needs .flac and .json, found {found}")
-        return None
+        return None, ("incomplete", f"{url}: {key}: needs .flac and .json, found {found}")
     try:
         metadata = json.loads(text)
     except ValueError as error:
-        skips.record("json", f"{url}: {key}: metadata is not JSON ({error})")
-        return None
+        return None, ("json", f"{url}: {key}: metadata is not JSON ({error})")
     if not isinstance(metadata, dict) or metadata.get(Col.KEY) != key:
-        skips.record("json", f"{url}: {key}: metadata is not this segment's row")
-        return None
-    return Sample(key, data, metadata)
+        return None, ("json", f"{url}: {key}: metadata is not this segment's row")
+    return Sample(key, data, metadata), None
 
 
 def spec_passes(

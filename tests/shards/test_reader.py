@@ -349,8 +349,9 @@ def _garble_flac(fake: FakeOut, key: str) -> None:
 def _write_bad_shards(fake: FakeOut) -> list[str]:
     """Add shards of broken samples (catalogued as kept); returns the keys still readable.
 
-    - `bad.tar`: 30 samples whose FLAC is not audio, 3 with unreadable JSON, 1 whose JSON
-      is another segment's row, 2 without JSON;
+    - `bad.tar`: 3 samples with unreadable JSON, 1 whose JSON is another segment's row,
+      2 without JSON, then 30 whose FLAC is not audio (the shard is split between the
+      two workers, and the second reads the first's part while skipping to its own);
     - `cut.tar`: 4 good samples, the file cut inside the third one;
     - `gone.tar`: listed in the catalog, absent from disk.
     """
@@ -363,14 +364,14 @@ def _write_bad_shards(fake: FakeOut) -> list[str]:
         )
         rows.append(row)
         sample = {"__key__": key, "flac": good, "json": encode_metadata(row)}
-        if i < 30:
-            sample["flac"] = b"RIFF but not really audio" * 4
-        elif i < 33:
+        if i < 3:
             sample["json"] = b'{"key": "unterminated'
-        elif i < 34:
+        elif i < 4:
             sample["json"] = encode_metadata(dict(row, key="someone-else"))
-        else:
+        elif i < 6:
             del sample["json"]
+        else:
+            sample["flac"] = b"RIFF but not really audio" * 4
         members.append(sample)
     with wds.TarWriter(str(fake.shard_path("bad.tar"))) as writer:
         for sample in members:
