@@ -12,10 +12,12 @@ from pydantic import BaseModel
 
 from sonotype.config.example import ExampleConfig
 from sonotype.config.load import CONFIGS_DIR
+from sonotype.config.model import ModelConfig
 from sonotype.errors import ConfigError
 
 _MODELS: dict[str, type[BaseModel]] = {
     "example": ExampleConfig,
+    "model": ModelConfig,
 }
 
 
