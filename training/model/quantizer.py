@@ -103,7 +103,10 @@ class VectorQuantizer(nn.Module):
 
         The squared distance is computed as in EnCodec (‖x‖² − 2·x·e + ‖e‖², largest
         negated value wins), in blocks of rows so memory stays at `_DISTANCE_BUDGET`
-        elements however many frames come in; never a `[N, K, D]` tensor.
+        elements however many frames come in; never a `[N, K, D]` tensor. Up to
+        `_DISTANCE_BUDGET / K` frames (4096 for K = 4096) it is the reference's single
+        matrix product; beyond that, a frame whose two nearest codes tie within float
+        rounding may pick the other one.
 
         Args:
             latents: `[B, D, F]`.
