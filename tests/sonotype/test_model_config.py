@@ -3,10 +3,13 @@
 import pytest
 
 from sonotype.config import config_model
-from sonotype.config.load import load_config
+from sonotype.config.load import CONFIGS_DIR, load_config
 from sonotype.config.model import ModelConfig
 from sonotype.errors import ConfigError
-from tests.training.conftest import preset
+
+
+def preset(name: str) -> ModelConfig:
+    return load_config(ModelConfig, CONFIGS_DIR / "model" / f"{name}.yaml")
 
 
 def test_model_kind_is_registered():
