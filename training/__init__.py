@@ -3,12 +3,14 @@
 Public API of the model part:
 
     load_tokenizer(path, config=None) -> Tokenizer      inference: encode / embed / decode
+    load_models(path, config=None) -> LoadedModels       generator (+ discriminators) to train on
     build_generator(config) -> Generator                 encoder → VQ → backbone → ISTFT head
     build_discriminators(config) -> Discriminators       MPD, MRD, DAC (as configured)
     save_tokenizer(path, config, generator, discriminators=None, extra=None)
 """
 
-from training.checkpoint import save_tokenizer
+from training.checkpoint import save_tokenizer, unwrap
+from training.load import LoadedModels, load_models
 from training.model import (
     DiscriminatorOutput,
     Discriminators,
@@ -24,9 +26,12 @@ __all__ = [
     "Discriminators",
     "Generator",
     "GeneratorOutput",
+    "LoadedModels",
     "Tokenizer",
     "build_discriminators",
     "build_generator",
+    "load_models",
     "load_tokenizer",
     "save_tokenizer",
+    "unwrap",
 ]

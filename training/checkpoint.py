@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from pydantic import ValidationError
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from sonotype.config.model import ModelConfig
 from sonotype.errors import CheckpointMismatchError
@@ -78,6 +79,21 @@ def write_checkpoint_file(payload: Any, path: str | Path) -> None:
         torch.save(payload, handle)
 
 
+def unwrap(module: nn.Module) -> nn.Module:
+    """The model inside DDP (`.module`) and `torch.compile` (`._orig_mod`) wrappers.
+
+    Checkpoints are written from the unwrapped model so their keys never carry a wrapper's
+    `module.` or `_orig_mod.` prefix.
+    """
+    while True:
+        if isinstance(module, DistributedDataParallel):
+            module = module.module
+        elif isinstance(getattr(module, "_orig_mod", None), nn.Module):
+            module = module._orig_mod
+        else:
+            return module
+
+
 def tokenizer_payload(
     config: ModelConfig,
     generator: nn.Module,
@@ -88,7 +104,7 @@ def tokenizer_payload(
 
     Args:
         config: the architecture.
-        generator: its generator (unwrapped from DDP / torch.compile).
+        generator: its generator (DDP / torch.compile wrappers are removed here).
         discriminators: its discriminators, or None for an inference export.
         extra: plain data to keep alongside (step, metrics, provenance).
     """
@@ -210,4 +226,4 @@ def _listing(keys: list[str]) -> str:
 
 
 def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
-    return {key: value.detach().cpu() for key, value in module.state_dict().items()}
+    return {key: value.detach().cpu() for key, value in unwrap(module).state_dict().items()}

@@ -20,18 +20,10 @@ from pathlib import Path
 
 import torch
 
-from sonotype.config.load import load_config, read_yaml
 from sonotype.config.model import ModelConfig
-from sonotype.errors import CheckpointMismatchError, ConfigError
-from training.checkpoint import (
-    is_lightning_checkpoint,
-    load_state_checked,
-    parse_tokenizer_checkpoint,
-    read_checkpoint_file,
-)
 from training.chunked import decode_chunked, encode_chunked
-from training.model import Generator, build_generator
-from training.published import config_from_published, is_published_config, load_published
+from training.load import load_models
+from training.model import Generator
 
 logger = logging.getLogger(__name__)
 
@@ -186,43 +178,14 @@ def load_tokenizer(
             contradicts a sonotype checkpoint.
         ConfigError: a published checkpoint without a usable YAML.
     """
-    source = str(path)
-    payload = read_checkpoint_file(path)
-    if is_lightning_checkpoint(payload):
-        if config is None:
-            raise ConfigError(
-                f"{source} is a published WavTokenizer checkpoint: give its YAML as config="
-            )
-        model_config = _resolve_config(config)
-        generator, _, model_config = load_published(payload["state_dict"], model_config, source)
-    else:
-        checkpoint = parse_tokenizer_checkpoint(payload, source)
-        model_config = checkpoint.config
-        if config is not None and _resolve_config(config) != model_config:
-            raise CheckpointMismatchError(
-                f"{source}: the config given differs from the one stored in the checkpoint; "
-                "sonotype checkpoints describe themselves, leave config out"
-            )
-        generator = build_generator(model_config)
-        load_state_checked(generator, checkpoint.generator, source, "generator")
-    if not generator.quantizer.is_initialized:
-        logger.warning("%s: the codebook was never initialized; every frame maps to code 0", source)
+    models = load_models(path, config)
+    model_config = models.config
     logger.info(
         "tokenizer %s: %d Hz, %.1f tokens/s, %d codes, %d-d embeddings",
-        source,
+        path,
         model_config.sample_rate,
         model_config.frame_rate,
         model_config.quantizer.codebook_size,
         model_config.encoder.dimension,
     )
-    return Tokenizer(generator, model_config, chunk_frames)
-
-
-def _resolve_config(config: str | Path | ModelConfig) -> ModelConfig:
-    """A `ModelConfig`, or a YAML path holding a published WavTokenizer config or a sonotype one."""
-    if isinstance(config, ModelConfig):
-        return config
-    data = read_yaml(config)
-    if is_published_config(data):
-        return config_from_published(data, str(config))
-    return load_config(ModelConfig, config)
+    return Tokenizer(models.generator, model_config, chunk_frames)

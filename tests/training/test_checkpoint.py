@@ -8,7 +8,7 @@ import torch
 
 from sonotype.config.load import dump_config
 from sonotype.errors import CheckpointMismatchError
-from training import build_discriminators, load_tokenizer, save_tokenizer
+from training import build_discriminators, load_models, load_tokenizer, save_tokenizer, unwrap
 from training.checkpoint import (
     FORMAT,
     parse_tokenizer_checkpoint,
@@ -45,6 +45,27 @@ def test_the_file_describes_itself(tmp_path, tiny_config, tiny_generator):
     assert sorted(checkpoint.discriminators) == sorted(discriminators.state_dict())
     for key, tensor in discriminators.state_dict().items():
         assert torch.equal(checkpoint.discriminators[key], tensor)
+
+
+def test_load_models_returns_what_the_file_holds(tmp_path, tiny_config, tiny_generator):
+    path = tmp_path / "train.pt"
+    discriminators = build_discriminators(tiny_config)
+    save_tokenizer(path, tiny_config, tiny_generator, discriminators, extra={"step": 7})
+    models = load_models(path)
+    assert models.config == tiny_config
+    assert models.extra == {"step": 7}
+    for key, tensor in discriminators.state_dict().items():
+        assert torch.equal(models.discriminators.state_dict()[key], tensor)
+    export = tmp_path / "export.pt"
+    save_tokenizer(export, tiny_config, tiny_generator)
+    assert load_models(export).discriminators is None
+
+
+def test_wrappers_are_removed_before_saving(tmp_path, tiny_config, tiny_generator):
+    compiled = torch.compile(tiny_generator)  # compiles lazily; never run here
+    assert unwrap(compiled) is tiny_generator
+    payload = tokenizer_payload(tiny_config, compiled)
+    assert sorted(payload["generator"]) == sorted(tiny_generator.state_dict())
 
 
 def test_an_inference_export_has_no_discriminators(tmp_path, tiny_config, tiny_generator):

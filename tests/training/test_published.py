@@ -18,7 +18,7 @@ from tests.training.published_layout import (
     published_yaml,
     random_published_state,
 )
-from training import load_tokenizer
+from training import load_models, load_tokenizer
 from training.checkpoint import read_checkpoint_file
 from training.model import build_discriminators, build_generator
 from training.published import (
@@ -134,6 +134,14 @@ def test_a_checkpoint_without_discriminators_loads_the_generator_only(published_
     exported = published_state_dict(generator)
     assert all(torch.equal(exported[key], state[key]) for key in exported)
     assert set(exported) == {k for k in state if not k.startswith(IGNORED_PREFIXES)}
+
+
+def test_load_models_reads_a_published_checkpoint_for_fine_tuning(published_75):
+    checkpoint, config = published_75
+    models = load_models(checkpoint, config=config)
+    assert models.config == preset("wavtokenizer-75")
+    assert models.discriminators is None
+    assert models.extra == {}
 
 
 def test_a_published_checkpoint_needs_its_yaml(published_75):
