@@ -3,6 +3,7 @@
 import collections
 from pathlib import Path
 
+import fsspec
 import pytest
 import torch
 
@@ -151,3 +152,14 @@ def test_missing_and_garbage_files_are_named(tmp_path: Path):
     garbage.write_bytes(b"this is not a checkpoint\n" * 4)
     with pytest.raises(CheckpointMismatchError, match=r"garbage\.pt: not a readable"):
         read_checkpoint_file(garbage)
+
+
+def test_checkpoints_can_live_behind_an_fsspec_url(tiny_config, tiny_generator):
+    url = "memory://sonotype-tests/checkpoints/tokenizer.pt"
+    save_tokenizer(url, tiny_config, tiny_generator)
+    try:
+        tokenizer = load_tokenizer(url)
+    finally:
+        fsspec.filesystem("memory").rm("/sonotype-tests", recursive=True)
+    assert tokenizer.config == tiny_config
+    assert torch.equal(tokenizer.generator.quantizer.embed, tiny_generator.quantizer.embed)
