@@ -116,6 +116,7 @@ def _estimator(config: ClusterConfig) -> StreamingKMeans:
         block_rows=config.block_rows,
         passes=config.passes,
         reservoir_size=config.reservoir_size,
+        n_init=config.n_init,
         reassignment_ratio=config.reassignment_ratio,
         random_state=config.random_state,
     )

@@ -4,13 +4,16 @@
 whole Zarr chunks) plus the reservoir sample. Its k-means++ initialisation runs on a
 uniform reservoir sample of all rows (one extra pass), not on the first mini-batch as
 `partial_fit` would, so the first chunks of the store (one site, one night) do not
-decide the starting centres.
+decide the starting centres. Each of `n_init` k-means++ draws is refined by Lloyd
+iterations on the sample (scikit-learn `KMeans`) and the best one starts the stream:
+one draw alone sometimes lands two centres in one blob, which mini-batch steps over
+the stream rarely undo.
 """
 
 import logging
 
 import numpy as np
-from sklearn.cluster import MiniBatchKMeans, kmeans_plusplus
+from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.metrics import pairwise_distances_argmin_min
 
 from analysis.features import FeatureView
@@ -124,6 +127,8 @@ class StreamingKMeans:
         block_rows: rows read from the store at once (memory bound).
         passes: passes over the rows.
         reservoir_size: sample size for the k-means++ initialisation.
+        n_init: k-means++ draws on the reservoir, each refined by Lloyd iterations there;
+            the one of least inertia on the reservoir starts the stream.
         reassignment_ratio: passed to MiniBatchKMeans.
         random_state: seed of the reservoir, the block and row order and MiniBatchKMeans.
 
@@ -149,7 +154,8 @@ class StreamingKMeans:
         block_rows: int = 65536,
         passes: int = 2,
         reservoir_size: int = 20000,
-        reassignment_ratio: float = 0.01,
+        n_init: int = 3,
+        reassignment_ratio: float = 0.0,
         random_state: int = 0,
     ):
         self.n_clusters = n_clusters
@@ -157,11 +163,19 @@ class StreamingKMeans:
         self.block_rows = block_rows
         self.passes = passes
         self.reservoir_size = reservoir_size
+        self.n_init = n_init
         self.reassignment_ratio = reassignment_ratio
         self.random_state = random_state
 
     def _validate(self, n_rows: int) -> None:
-        for name in ("n_clusters", "batch_size", "block_rows", "passes", "reservoir_size"):
+        for name in (
+            "n_clusters",
+            "batch_size",
+            "block_rows",
+            "passes",
+            "reservoir_size",
+            "n_init",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int | np.integer) or value < 1:
                 raise SonotypeError(f"StreamingKMeans {name} must be a positive int, got {value!r}")
@@ -185,7 +199,8 @@ class StreamingKMeans:
             view: the rows to cluster.
             start: first row.
             stop: one past the last row (None: all committed rows).
-            init: `[k, dim]` starting centroids (None: k-means++ on a reservoir sample).
+            init: `[k, dim]` starting centroids (None: k-means++ and Lloyd on a reservoir
+                sample).
             init_counts: `[k]` rows the `init` centroids already summarise. Given, the
                 fit continues that model: the first step sees each old centroid as a row
                 weighted `init_counts × passes`, so old and new rows keep their shares.
@@ -204,8 +219,10 @@ class StreamingKMeans:
             self.reservoir_ = reservoir_sample(
                 view, self.reservoir_size, rng, self.block_rows, start, stop
             )
-            centres, _ = kmeans_plusplus(
-                self.reservoir_, self.n_clusters, random_state=self.random_state
+            centres = (
+                KMeans(self.n_clusters, n_init=self.n_init, random_state=self.random_state)
+                .fit(self.reservoir_)
+                .cluster_centers_
             )
         else:
             centres = np.asarray(init, np.float32)
@@ -223,6 +240,11 @@ class StreamingKMeans:
             random_state=self.random_state,
             compute_labels=False,
         )
+        if init is None:
+            # partial_fit starts every count at zero and, on a first step whose rows miss a
+            # centre (a block holds only a few recordings), "rescues" that centre to a
+            # random row. A first step on the uniform reservoir gives every centre its count.
+            model.partial_fit(self.reservoir_)
         carried = None if init_counts is None else np.asarray(init_counts, np.float64)
         blocks = view.block_ranges(self.block_rows, start, stop)
         self.max_block_rows_ = 0

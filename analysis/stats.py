@@ -137,13 +137,15 @@ def compute_statistics(
                     "hour": hours[keep],
                     "sonotype": labels[keep].astype(np.int32),
                     "n": np.ones(int(keep.sum()), np.int64),
-                    "seconds": np.full(int(keep.sum()), 1.0 / frame_rate),
+                    "seconds": np.zeros(int(keep.sum())),  # n / frame_rate, set at the end
                 }
             else:
                 rows = _segment_rows(store, labels_name, segments, sites, n_rows, timezone)
             occurrence.add(pd.DataFrame(rows))
             bar.update(segments.num_rows)
     table = occurrence.total(["n", "seconds"])
+    if level == FRAME:
+        table["seconds"] = table["n"] / frame_rate
     if len(table):
         table["share"] = table["n"] / table.groupby(_KEYS)["n"].transform("sum")
     else:

@@ -47,8 +47,17 @@ class ClusterConfig(StrictModel):
     reservoir_size: int = Field(
         default=20000, ge=2, description="uniform sample for k-means++ init and k selection"
     )
+    n_init: int = Field(
+        default=3, ge=1, description="k-means++ draws on the reservoir; the best starts the fit"
+    )
     reassignment_ratio: float = Field(
-        default=0.01, ge=0.0, description="MiniBatchKMeans reassignment of nearly empty centres"
+        default=0.0,
+        ge=0.0,
+        description=(
+            "MiniBatchKMeans moves centres with fewer rows than this share of the largest to "
+            "random rows; 0 (not sklearn's 0.01) keeps rare sonotypes and label identities, "
+            "and the reservoir init already avoids empty centres"
+        ),
     )
     random_state: int = Field(default=0, ge=0)
     update_strategy: Literal["continue", "refit"] = Field(
