@@ -55,7 +55,8 @@ def reservoir_sample(
         for first, last in blocks:
             keys = np.concatenate([kept_keys, rng.random(last - first)])
             if len(keys) > size:
-                chosen = np.argpartition(keys, size - 1)[:size]
+                # Sorted, the kept rows come first and in order, like `kept_keys[chosen]`.
+                chosen = np.sort(np.argpartition(keys, size - 1)[:size])
             else:
                 chosen = np.arange(len(keys))
             old = chosen[chosen < len(kept_keys)]

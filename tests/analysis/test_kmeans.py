@@ -88,8 +88,11 @@ def test_reservoir_and_init_are_seeded(blobs):
     np.testing.assert_array_equal(first, second)
     assert not np.array_equal(first, other)
     assert first.shape == (300, DIM)
-    # rows of the sample are rows of the data, drawn from all over it (not the first blocks)
+    # exactly the rows of the 300 smallest uniform keys, one key per row in row order
+    keys = np.random.default_rng(7).random(view.n_rows)
     data = view.read(0, view.n_rows)
+    np.testing.assert_array_equal(first, data[np.sort(np.argsort(keys)[:300])])
+    # drawn from all over the data, not the first blocks
     index = [int(np.flatnonzero((data == row).all(axis=1))[0]) for row in first]
     assert len(set(index)) == 300
     assert max(index) > 6000
