@@ -16,6 +16,7 @@ Re-running a finished run, or an update without new rows, changes nothing.
 import datetime as dt
 import hashlib
 import logging
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,7 @@ from sonotype.fsio import exists, join, url_to_fs, write_parquet_atomic
 
 logger = logging.getLogger(__name__)
 
+_LABELS_FIT = "fit_id"
 _LABELS_VERSION = "version"
 _LABELS_N = "n_labelled"
 
@@ -123,10 +125,11 @@ def _estimator(config: ClusterConfig) -> StreamingKMeans:
 
 
 def _model_json(
-    name: str, config: ClusterConfig, view: FeatureView, version: int, n_rows: int
+    name: str, config: ClusterConfig, view: FeatureView, version: int, n_rows: int, fit_id: str
 ) -> dict[str, Any]:
     return {
         "name": name,
+        "fit_id": fit_id,
         "store": view.store.url,
         "level": config.level,
         "feature": config.feature,
@@ -157,7 +160,7 @@ def _fit_new(
     }
     clusters_io.commit_version(
         directory,
-        _model_json(name, config, view, 1, n_rows),
+        _model_json(name, config, view, 1, n_rows, uuid.uuid4().hex),
         model.cluster_centers_,
         model.counts_,
         entry,
@@ -203,7 +206,7 @@ def _update(
     }
     clusters_io.commit_version(
         directory,
-        _model_json(name, config, view, version, n_rows),
+        _model_json(name, config, view, version, n_rows, old.model["fit_id"]),
         centroids,
         counts,
         entry,
@@ -225,8 +228,10 @@ def _labels_complete(store: FeatureStore, name: str, clustering: Clustering) -> 
     if name not in store.label_names():
         return False
     attrs = store.labels_attrs(name)
+    # fit_id tells apart a new fit from labels left by a replaced clustering of that name.
     return (
-        attrs.get(_LABELS_VERSION) == clustering.version
+        attrs.get(_LABELS_FIT) == clustering.model["fit_id"]
+        and attrs.get(_LABELS_VERSION) == clustering.version
         and attrs.get(_LABELS_N) == clustering.n_rows
     )
 
@@ -273,7 +278,12 @@ def _ensure_labels(
         )
     clusters_io.update_history_entry(clustering.directory, clustering.version, changes)
     store.set_labels_attrs(
-        name, {_LABELS_VERSION: clustering.version, _LABELS_N: clustering.n_rows}
+        name,
+        {
+            _LABELS_FIT: clustering.model["fit_id"],
+            _LABELS_VERSION: clustering.version,
+            _LABELS_N: clustering.n_rows,
+        },
     )
     return counts.n_rows, changes["inertia"]
 

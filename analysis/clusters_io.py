@@ -2,7 +2,8 @@
 
 ```
 OUT/clusters/<name>/
-  model.json                  the commit point: name, level, feature, normalise, k, dim,
+  model.json                  the commit point: name, fit_id (new at each fit), level,
+                              feature, normalise, k, dim,
                               current version, data version (rows fitted; store's
                               n_frames, n_segments, shards at fit time); written last
   config.yaml                 the resolved ClusterConfig of the latest fit or update

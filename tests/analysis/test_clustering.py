@@ -94,6 +94,7 @@ def test_fit_labels_exactly_the_committed_frames(years, monkeypatch):
     assert entry["sizes"] == np.bincount(labels[:4800], minlength=K).tolist()
     assert open_store(url).labels_attrs("default") == {
         "level": "frame",
+        "fit_id": clustering.model["fit_id"],
         "version": 1,
         "n_labelled": 4800,
     }
@@ -241,6 +242,9 @@ def test_conflicts_are_named_errors(years):
         cluster_features(url, config=CONFIG)
     refit = cluster_features(url, config=_config(k=5), force=True)
     assert (refit.action, refit.version, refit.k, refit.n_rows) == ("fit", 1, 5, 7200)
+    # the old labels (version 1 too, all rows) are replaced, not taken for the new fit's
+    assert refit.n_labelled == 7200
+    assert set(_labels(url).tolist()) == set(range(5))
     assert len(load_clustering(refit.directory).history) == 1
 
 
