@@ -19,8 +19,8 @@ the same chunk. The `dimension_names` make the group readable by
 `dask.array.from_zarr(url, component=name)`.
 
 Beside the store, `contracts.features_table_path(url)` (`X.segments.parquet`) is a
-directory of Parquet parts following FEATURE_SEGMENTS_SCHEMA, one part per append,
-named `part-<first segment_index, 12 digits>.parquet`.
+directory of Parquet parts following FEATURE_SEGMENTS_SCHEMA, one part per append
+(`analysis.segment_table`).
 
 Crash and commit protocol of `FeatureStore.append` (one writer at a time):
 
@@ -39,7 +39,6 @@ chunk object whole (the local store renames a temporary file), so the commit is 
 
 import itertools
 import logging
-import posixpath
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -48,10 +47,10 @@ import dask.array as da
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import zarr
 from zarr.codecs import BloscCodec, BloscShuffle
 
+from analysis import segment_table
 from sonotype import contracts
 from sonotype.contracts import (
     ATTR_CHECKPOINT_HASH,
@@ -69,7 +68,7 @@ from sonotype.contracts import (
     TOKENS,
 )
 from sonotype.errors import OutputConflictError, SonotypeError
-from sonotype.fsio import exists, join, makedirs, url_to_fs, write_parquet_atomic
+from sonotype.fsio import exists, join
 
 logger = logging.getLogger(__name__)
 
@@ -82,12 +81,8 @@ UNLABELLED: int = -1
 DEFAULT_FRAMES_PER_CHUNK = 16384
 DEFAULT_SEGMENTS_PER_CHUNK = 4096
 _CLEVEL = 3
-_PART_PREFIX = "part-"
-_PART_DIGITS = 12
 _IDENTITY_ATTRS = (ATTR_CHECKPOINT_HASH, ATTR_SAMPLE_RATE, ATTR_FRAME_RATE, ATTR_CODEBOOK_SIZE)
 _LABEL_ATTR_LEVEL = "level"
-_FILLED_COLUMNS = ("segment_index", "frame_start")
-"""Columns of the segment table that `append` fills in itself."""
 
 
 def _compressor() -> BloscCodec:
@@ -256,20 +251,6 @@ class FeatureStore:
         committed = self.n_rows(array.metadata.dimension_names[0])
         return da.from_zarr(array)[:committed]
 
-    def _table_parts(self) -> list[tuple[int, str]]:
-        """`(first segment_index, url)` of every table part that may hold committed rows."""
-        if not exists(self.table_url):
-            return []
-        fs, path = url_to_fs(self.table_url)
-        parts = []
-        for entry in fs.ls(path, detail=False):
-            name = posixpath.basename(entry)
-            digits = name[len(_PART_PREFIX) : len(_PART_PREFIX) + _PART_DIGITS]
-            if name.startswith(_PART_PREFIX) and name.endswith(".parquet") and digits.isdigit():
-                parts.append((int(digits), join(self.table_url, name)))
-        committed = self.n_segments
-        return sorted(part for part in parts if part[0] < committed)
-
     def read_segments(
         self, start: int = 0, stop: int | None = None, columns: Sequence[str] | None = None
     ) -> pa.Table:
@@ -289,30 +270,9 @@ class FeatureStore:
         Raises:
             SonotypeError: the table misses committed rows or breaks the contract.
         """
-        stop = self.n_segments if stop is None else min(stop, self.n_segments)
+        stop = self.n_segments if stop is None else stop
         wanted = list(columns) if columns is not None else FEATURE_SEGMENTS_SCHEMA.names
-        read_columns = sorted(set(wanted) | {"segment_index"})
-        schema = pa.schema([FEATURE_SEGMENTS_SCHEMA.field(name) for name in read_columns])
-        parts = self._table_parts()
-        tables = []
-        for index, (first, url) in enumerate(parts):
-            end = parts[index + 1][0] if index + 1 < len(parts) else stop
-            if end <= start or first >= stop:
-                continue
-            fs, path = url_to_fs(url)
-            table = pq.read_table(path, filesystem=fs, columns=read_columns)
-            contracts.check_table(table, schema, url)
-            index_column = table.column("segment_index")
-            mask = pc.and_(pc.greater_equal(index_column, start), pc.less(index_column, stop))
-            tables.append(table.filter(mask))
-        table = pa.concat_tables(tables) if tables else schema.empty_table()
-        table = table.sort_by("segment_index")
-        if table.num_rows != max(0, stop - start):
-            raise SonotypeError(
-                f"{self.table_url}: segments [{start}, {stop}) expected, "
-                f"found {table.num_rows} rows"
-            )
-        return table.select(wanted)
+        return segment_table.read_rows(self.table_url, self.n_segments, start, stop, wanted)
 
     def iter_segments(
         self, batch_rows: int, columns: Sequence[str] | None = None
@@ -349,7 +309,7 @@ class FeatureStore:
         Raises:
             SonotypeError: shapes, dtypes, ranges or columns do not fit the store.
         """
-        table = self._segment_rows(segments)
+        table = segment_table.check_rows(segments, self.url)
         tokens, embeddings = self._check_frames(tokens, embeddings, table)
         if pooled is None:
             pooled = _segment_means(embeddings, table.column("n_frames").to_numpy())
@@ -369,10 +329,7 @@ class FeatureStore:
         table = table.append_column(
             "segment_index", pa.array(np.arange(n_segments, n_segments + s), pa.int64())
         ).append_column("frame_start", pa.array(starts, pa.int64()))
-        table = table.select(FEATURE_SEGMENTS_SCHEMA.names).cast(FEATURE_SEGMENTS_SCHEMA)
-        part = join(self.table_url, f"{_PART_PREFIX}{n_segments:0{_PART_DIGITS}d}.parquet")
-        makedirs(self.table_url)
-        write_parquet_atomic(table, part)
+        segment_table.write_part(self.table_url, n_segments, table)
         known = self.shards
         self.group.attrs.update(
             {
@@ -382,20 +339,6 @@ class FeatureStore:
             }
         )
         logger.debug("%s: committed %d frames, %d segments", self.url, n_frames + m, n_segments + s)
-
-    def _segment_rows(self, segments: pa.Table | Mapping[str, Sequence]) -> pa.Table:
-        table = segments if isinstance(segments, pa.Table) else pa.table(dict(segments))
-        expected = [name for name in FEATURE_SEGMENTS_SCHEMA.names if name not in _FILLED_COLUMNS]
-        missing = [name for name in expected if name not in table.column_names]
-        if missing:
-            raise SonotypeError(f"{self.url}: segment rows miss columns {missing}")
-        table = table.select(expected)
-        try:
-            return table.cast(pa.schema([FEATURE_SEGMENTS_SCHEMA.field(n) for n in expected]))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
-            raise SonotypeError(
-                f"{self.url}: segment rows do not fit the contract: {error}"
-            ) from None
 
     def _check_frames(
         self, tokens: np.ndarray, embeddings: np.ndarray, table: pa.Table
@@ -594,9 +537,7 @@ def create_store(
         POOLED, shape=(0, identity.dim), chunks=(segments_per_chunk, identity.dim),
         dtype="float32", dimension_names=(SEGMENT, DIM), **common,
     )  # fmt: skip
-    if exists(contracts.features_table_path(url)):
-        fs, path = url_to_fs(contracts.features_table_path(url))
-        fs.rm(path, recursive=True)
+    segment_table.remove(contracts.features_table_path(url))
     return FeatureStore(url, group)
 
 
