@@ -27,7 +27,7 @@ from analysis.clusters_io import Clustering, HistoryEntry
 from analysis.features import FeatureSpec, FeatureView
 from analysis.incremental import centroid_drift, label_changes, match_centroids
 from analysis.kmeans import StreamingKMeans, block_sample, reservoir_sample
-from analysis.labelling import label_rows
+from analysis.labelling import ensure_labels
 from analysis.scheduler import dask_client
 from analysis.stats import compute_statistics, k_selection_table
 from analysis.store import FeatureStore, open_store
@@ -37,10 +37,6 @@ from sonotype.errors import OutputConflictError, SonotypeError
 from sonotype.fsio import exists, join, url_to_fs, write_parquet_atomic
 
 logger = logging.getLogger(__name__)
-
-_LABELS_FIT = "fit_id"
-_LABELS_VERSION = "version"
-_LABELS_N = "n_labelled"
 
 
 @dataclass(frozen=True)
@@ -224,70 +220,6 @@ def _update(
     return entry, reservoir
 
 
-def _labels_complete(store: FeatureStore, name: str, clustering: Clustering) -> bool:
-    if name not in store.label_names():
-        return False
-    attrs = store.labels_attrs(name)
-    # fit_id tells apart a new fit from labels left by a replaced clustering of that name.
-    return (
-        attrs.get(_LABELS_FIT) == clustering.model["fit_id"]
-        and attrs.get(_LABELS_VERSION) == clustering.version
-        and attrs.get(_LABELS_N) == clustering.n_rows
-    )
-
-
-def _ensure_labels(
-    store: FeatureStore,
-    name: str,
-    spec: FeatureSpec,
-    clustering: Clustering,
-    config: ClusterConfig,
-    client: Any,
-    workers: int,
-) -> tuple[int, float]:
-    """Label the current version's rows unless already done; returns (rows, mean inertia)."""
-    if _labels_complete(store, name, clustering):
-        return 0, float("nan")
-    entry = clustering.history[-1]
-    relabel = entry["relabel_all"] or name not in store.label_names()
-    start = 0 if relabel else clustering.n_rows - entry["n_new_rows"]
-    if entry["kind"] == "fit" or name not in store.label_names():
-        store.create_labels(name, clustering.level, clustering.k)
-    previous = None
-    previous_stop = 0
-    if entry["kind"] == "update" and relabel:
-        previous = clustering.centroids_of(clustering.version - 1)
-        previous_stop = clustering.n_rows - entry["n_new_rows"]
-    ranges = store.block_ranges(clustering.level, config.block_rows, start, clustering.n_rows)
-    counts = label_rows(
-        spec, name, clustering.centroids, ranges, client, workers, previous, previous_stop
-    )
-    sizes = counts.sizes
-    if not relabel:
-        sizes = sizes + np.asarray(clustering.history[-2]["sizes"], np.int64)
-    changes: dict[str, Any] = {
-        "sizes": sizes.tolist(),
-        "n_labelled": counts.n_rows,
-        "inertia": counts.inertia / max(1, counts.n_rows),
-    }
-    if counts.n_compared:
-        changes.update(
-            churn=counts.n_changed / counts.n_compared,
-            churn_method="exact",
-            churn_rows=counts.n_compared,
-        )
-    clusters_io.update_history_entry(clustering.directory, clustering.version, changes)
-    store.set_labels_attrs(
-        name,
-        {
-            _LABELS_FIT: clustering.model["fit_id"],
-            _LABELS_VERSION: clustering.version,
-            _LABELS_N: clustering.n_rows,
-        },
-    )
-    return counts.n_rows, changes["inertia"]
-
-
 def _check_shaping(directory: str, saved: Clustering, config: ClusterConfig, force: bool) -> None:
     differing = [
         f"{key}={getattr(config, key)!r} (saved {saved.model[key]!r})"
@@ -402,7 +334,7 @@ def cluster_features(
     with dask_client(scheduler) as client:
         if saved is not None:
             # Labels of the saved version may be unfinished (a killed run): finish them first.
-            n_labelled, inertia = _ensure_labels(
+            n_labelled, inertia = ensure_labels(
                 features, name, spec, saved, config, client, workers
             )
         if saved is None:
@@ -413,7 +345,7 @@ def cluster_features(
             action = "update"
         current = clusters_io.load_clustering(directory)
         if action != "unchanged":
-            n_labelled, inertia = _ensure_labels(
+            n_labelled, inertia = ensure_labels(
                 features, name, spec, current, config, client, workers
             )
     tables = _write_statistics(

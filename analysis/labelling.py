@@ -1,20 +1,32 @@
 """Labels written back to the store chunk by chunk: one Dask task per block of rows.
 
+`ensure_labels` labels a committed clustering version and records it as complete in
+the label array's attributes (`fit_id`, `version`, `n_labelled`), so that a re-run
+after a crash relabels what is unfinished and skips what is done.
+
 Each task opens the store by URL (so it runs on any Dask worker), reads one block,
 assigns every row to its nearest centroid, writes those labels to `labels/<name>`
 and returns counts. Blocks lie on the chunk grid, so no two tasks write one chunk.
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from dask import delayed
 
+from analysis import clusters_io
+from analysis.clusters_io import Clustering
 from analysis.features import FeatureSpec
 from analysis.incremental import label_changes
 from analysis.kmeans import assign
 from analysis.scheduler import run_tasks
-from analysis.store import open_store
+from analysis.store import FeatureStore, open_store
+from sonotype.config.cluster import ClusterConfig
+
+_LABELS_FIT = "fit_id"
+_LABELS_VERSION = "version"
+_LABELS_N = "n_labelled"
 
 
 @dataclass(frozen=True)
@@ -108,3 +120,74 @@ def label_rows(
     for counts in run_tasks(tasks, client, workers, f"labels/{labels_name}"):
         total = total + counts
     return total
+
+
+def labels_complete(store: FeatureStore, name: str, clustering: Clustering) -> bool:
+    """Whether `labels/<name>` holds the labels of the clustering's current version."""
+    if name not in store.label_names():
+        return False
+    attrs = store.labels_attrs(name)
+    # fit_id tells apart a new fit from labels left by a replaced clustering of that name.
+    return (
+        attrs.get(_LABELS_FIT) == clustering.model["fit_id"]
+        and attrs.get(_LABELS_VERSION) == clustering.version
+        and attrs.get(_LABELS_N) == clustering.n_rows
+    )
+
+
+def ensure_labels(
+    store: FeatureStore,
+    name: str,
+    spec: FeatureSpec,
+    clustering: Clustering,
+    config: ClusterConfig,
+    client: Any,
+    workers: int,
+) -> tuple[int, float]:
+    """Label the current version's rows unless already done; returns (rows, mean inertia).
+
+    After a fit (or an update with `relabel_all`) every row is labelled, comparing with
+    the previous version's centroids for the exact churn; after an update, only the new
+    rows. The version's history entry then gets `sizes`, `n_labelled`, `inertia` (and
+    the exact churn), and the label array's attributes record the version as complete.
+    """
+    if labels_complete(store, name, clustering):
+        return 0, float("nan")
+    entry = clustering.history[-1]
+    relabel = entry["relabel_all"] or name not in store.label_names()
+    start = 0 if relabel else clustering.n_rows - entry["n_new_rows"]
+    if entry["kind"] == "fit" or name not in store.label_names():
+        store.create_labels(name, clustering.level, clustering.k)
+    previous = None
+    previous_stop = 0
+    if entry["kind"] == "update" and relabel:
+        previous = clustering.centroids_of(clustering.version - 1)
+        previous_stop = clustering.n_rows - entry["n_new_rows"]
+    ranges = store.block_ranges(clustering.level, config.block_rows, start, clustering.n_rows)
+    counts = label_rows(
+        spec, name, clustering.centroids, ranges, client, workers, previous, previous_stop
+    )
+    sizes = counts.sizes
+    if not relabel:
+        sizes = sizes + np.asarray(clustering.history[-2]["sizes"], np.int64)
+    changes: dict[str, Any] = {
+        "sizes": sizes.tolist(),
+        "n_labelled": counts.n_rows,
+        "inertia": counts.inertia / max(1, counts.n_rows),
+    }
+    if counts.n_compared:
+        changes.update(
+            churn=counts.n_changed / counts.n_compared,
+            churn_method="exact",
+            churn_rows=counts.n_compared,
+        )
+    clusters_io.update_history_entry(clustering.directory, clustering.version, changes)
+    store.set_labels_attrs(
+        name,
+        {
+            _LABELS_FIT: clustering.model["fit_id"],
+            _LABELS_VERSION: clustering.version,
+            _LABELS_N: clustering.n_rows,
+        },
+    )
+    return counts.n_rows, changes["inertia"]
