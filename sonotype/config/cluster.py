@@ -1,11 +1,10 @@
 """Config of `sonotype cluster`: out-of-core k-means on the feature store."""
 
-import zoneinfo
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sonotype.config.base import StrictModel
+from sonotype.config.base import StrictModel, TimeZone
 
 SHAPING_FIELDS = ("k", "level", "feature", "normalise")
 """Fields that define what a clustering *is*: an update keeps them, a change needs a refit."""
@@ -81,18 +80,9 @@ class ClusterConfig(StrictModel):
     silhouette_sample: int = Field(
         default=5000, ge=10, description="rows of the reservoir used for each silhouette score"
     )
-    timezone: str = Field(
+    timezone: TimeZone = Field(
         default="UTC", description="IANA zone of the dates and hours-of-day in the statistics"
     )
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
-            raise ValueError("an IANA time zone such as 'America/Cayenne' or 'UTC'") from error
-        return value
 
     @field_validator("k_selection")
     @classmethod
