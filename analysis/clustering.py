@@ -304,6 +304,7 @@ def cluster_features(
     config = config if config is not None else ClusterConfig()
     if not name or "/" in name or name.startswith("."):
         raise SonotypeError(f"clustering name must be a plain folder name, got {name!r}")
+    logger.info("clustering %r of %s with %s", name, store, config.model_dump(mode="json"))
     features = open_store(store, mode="r+")
     directory = clusters_io.clusters_dir(store, name)
     spec = FeatureSpec(store, config.level, config.feature, config.normalise)
@@ -368,5 +369,4 @@ def cluster_features(
         else None,
         tables=tables,
     )
-    logger.info("%s", summary.describe())
     return summary
