@@ -59,7 +59,7 @@ def remove(table_url: str) -> None:
         fs.rm(path, recursive=True)
 
 
-def _parts(table_url: str, committed: int) -> list[tuple[int, str]]:
+def list_parts(table_url: str, committed: int) -> list[tuple[int, str]]:
     """`(first segment_index, url)` of every part that may hold committed rows, in order."""
     if not exists(table_url):
         return []
@@ -74,12 +74,25 @@ def _parts(table_url: str, committed: int) -> list[tuple[int, str]]:
 
 
 def read_rows(
-    table_url: str, committed: int, start: int, stop: int, columns: Sequence[str]
+    table_url: str,
+    parts: list[tuple[int, str]],
+    committed: int,
+    start: int,
+    stop: int,
+    columns: Sequence[str],
 ) -> pa.Table:
     """Rows with `start <= segment_index < stop` (< committed), in order.
 
     Only the parts overlapping the range are read, so memory follows the range (and
     the append batch size), not the size of the table.
+
+    Args:
+        table_url: the table directory.
+        parts: `list_parts(table_url, committed)`.
+        committed: the store's committed segment count.
+        start: first segment.
+        stop: one past the last segment.
+        columns: columns to return.
 
     Raises:
         SonotypeError: rows are missing or a part breaks the contract.
@@ -87,7 +100,6 @@ def read_rows(
     stop = min(stop, committed)
     read_columns = sorted(set(columns) | {"segment_index"})
     schema = pa.schema([FEATURE_SEGMENTS_SCHEMA.field(name) for name in read_columns])
-    parts = _parts(table_url, committed)
     tables = []
     for index, (first, url) in enumerate(parts):
         end = parts[index + 1][0] if index + 1 < len(parts) else stop

@@ -111,12 +111,14 @@ class FeatureStore:
     """A handle on a feature store: committed lengths, reads, appends and label arrays.
 
     Get one with `create_store` or `open_store`. Reads never go past the committed
-    lengths `n_frames` / `n_segments`.
+    lengths `n_frames` / `n_segments`. The handle sees the attributes as they were when
+    it was opened plus its own appends: open a new one to see another writer's commits.
     """
 
     def __init__(self, url: str, group: zarr.Group):
         self.url = url
         self.group = group
+        self._parts: tuple[int, list[tuple[int, str]]] | None = None
 
     # --- metadata ------------------------------------------------------------------
 
@@ -272,7 +274,12 @@ class FeatureStore:
         """
         stop = self.n_segments if stop is None else stop
         wanted = list(columns) if columns is not None else FEATURE_SEGMENTS_SCHEMA.names
-        return segment_table.read_rows(self.table_url, self.n_segments, start, stop, wanted)
+        committed = self.n_segments
+        if self._parts is None or self._parts[0] != committed:
+            # Listed once per committed length: a long iteration does not list per batch.
+            self._parts = (committed, segment_table.list_parts(self.table_url, committed))
+        parts = self._parts[1]
+        return segment_table.read_rows(self.table_url, parts, committed, start, stop, wanted)
 
     def iter_segments(
         self, batch_rows: int, columns: Sequence[str] | None = None
