@@ -139,10 +139,8 @@ def _model_json(
     }
 
 
-def _fit_new(
-    name: str, directory: str, config: ClusterConfig, view: FeatureView
-) -> tuple[HistoryEntry, np.ndarray]:
-    """Fit version 1 on every committed row; returns its entry and the reservoir sample."""
+def _fit_new(name: str, directory: str, config: ClusterConfig, view: FeatureView) -> np.ndarray:
+    """Fit and commit version 1 on every committed row; returns the reservoir sample."""
     n_rows = view.n_rows
     model = _estimator(config).fit(view)
     entry: HistoryEntry = {
@@ -162,13 +160,17 @@ def _fit_new(
         entry,
         dump_config(config),
     )
-    return entry, model.reservoir_
+    return model.reservoir_
 
 
 def _update(
     name: str, directory: str, config: ClusterConfig, view: FeatureView, old: Clustering
-) -> tuple[HistoryEntry, np.ndarray | None]:
-    """Continue (or refit) the saved model with the rows added since; commit a new version."""
+) -> np.ndarray | None:
+    """Continue (or refit) the saved model with the rows added since; commit a new version.
+
+    Returns:
+        The reservoir sample of a refit (None when continuing).
+    """
     n_old, n_rows = old.n_rows, view.n_rows
     estimator = _estimator(config)
     if config.update_strategy == "continue":
@@ -217,7 +219,7 @@ def _update(
         entry["drift_max"],
     )
     reservoir = estimator.reservoir_ if config.update_strategy == "refit" else None
-    return entry, reservoir
+    return reservoir
 
 
 def _check_shaping(directory: str, saved: Clustering, config: ClusterConfig, force: bool) -> None:
@@ -331,7 +333,7 @@ def cluster_features(
         fs.rm(path, recursive=True)
         saved = None
     n_labelled, inertia = 0, float("nan")
-    action, reservoir, entry = "unchanged", None, None
+    action, reservoir = "unchanged", None
     with dask_client(scheduler) as client:
         if saved is not None:
             # Labels of the saved version may be unfinished (a killed run): finish them first.
@@ -339,21 +341,21 @@ def cluster_features(
                 features, name, spec, saved, config, client, workers
             )
         if saved is None:
-            entry, reservoir = _fit_new(name, directory, config, view)
+            reservoir = _fit_new(name, directory, config, view)
             action = "fit"
         elif update and view.n_rows > saved.n_rows:
-            entry, reservoir = _update(name, directory, config, view, saved)
+            reservoir = _update(name, directory, config, view, saved)
             action = "update"
         current = clusters_io.load_clustering(directory)
         if action != "unchanged":
-            n_labelled, inertia = ensure_labels(
-                features, name, spec, current, config, client, workers
-            )
+            n_new, inertia = ensure_labels(features, name, spec, current, config, client, workers)
+            n_labelled += n_new
     tables = _write_statistics(
         features, name, current, config, view, reservoir, force=n_labelled > 0
     )
     last = clusters_io.load_clustering(directory).history[-1]
-    summary = ClusterSummary(
+    updated = action == "update"
+    return ClusterSummary(
         name=name,
         directory=directory,
         action=action,
@@ -363,10 +365,7 @@ def cluster_features(
         n_rows=current.n_rows,
         n_labelled=n_labelled,
         inertia=inertia,
-        churn=last.get("churn") if entry is not None and entry["kind"] == "update" else None,
-        drift_max=last.get("drift_max")
-        if entry is not None and entry["kind"] == "update"
-        else None,
+        churn=last["churn"] if updated else None,
+        drift_max=last["drift_max"] if updated else None,
         tables=tables,
     )
-    return summary
