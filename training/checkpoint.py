@@ -25,7 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from sonotype.config.model import ModelConfig
 from sonotype.errors import CheckpointMismatchError
-from sonotype.fsio import atomic_open, url_to_fs
+from sonotype.fsio import atomic_open, is_local, url_to_fs
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +62,10 @@ def read_checkpoint_file(path: str | Path) -> Any:
     """
     fs, fs_path = url_to_fs(path)
     try:
+        if is_local(path):
+            # Memory-mapped: a Lightning .ckpt's optimizer states and discriminators are
+            # only paged in if something reads them.
+            return torch.load(fs_path, map_location="cpu", weights_only=True, mmap=True)
         with fs.open(fs_path, "rb") as handle:
             return torch.load(handle, map_location="cpu", weights_only=True)
     except FileNotFoundError as error:
