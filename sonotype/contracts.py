@@ -69,6 +69,8 @@ def features_table_path(store: str) -> str:
     """The Parquet segment table that sits beside a feature store: `X.zarr` → `X.segments.parquet`.
 
     It lives beside the store, not inside it, so that the Zarr hierarchy holds only Zarr nodes.
+    It is a directory of Parquet parts, one per append (`analysis.segment_table`); rows
+    with `segment_index >= n_segments` belong to an unfinished append and are ignored.
     """
     base = store.rstrip("/")
     base = base[: -len(".zarr")] if base.endswith(".zarr") else base

@@ -17,10 +17,15 @@ examples:
   sonotype cluster --features out/features.zarr --k 12
   sonotype cluster --features out/features.zarr --k 12 --level segment --name seg12
   sonotype cluster --features out/features.zarr --name default --update      (a new year)
+  sonotype cluster --features out/features.zarr --k 12 --level segment --name bot \
+      --set feature=tokens                                     (bag-of-tokens per segment)
 
 --update continues from the saved model with the frames added since, labels them, and
 keeps label identities stable across versions (old and new centroids matched by the
-Hungarian method); the mapping, churn and centroid drift are recorded.
+Hungarian method); the mapping, churn and centroid drift are recorded. It reuses the
+settings saved with the clustering (OUT/clusters/NAME/config.yaml) unless --config is given.
+Results: labels/NAME in the store; OUT/clusters/NAME/ (model.json, history.json,
+versions/vNNNN/centroids.npy, stats/*.parquet).
 """
 
 
@@ -44,6 +49,11 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
     parser.add_argument(
         "--update", action="store_true", help="update a saved clustering with new data"
     )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="refit from scratch, replacing a clustering made with other settings or rows",
+    )
     add_config_options(parser, None, "passes=2")
     add_dask_options(parser)
     parser.set_defaults(handler=run)
@@ -59,12 +69,16 @@ def run(args: argparse.Namespace) -> int:
     if args.level is not None:
         overrides.append(f"level={args.level}")
     args.overrides = overrides
+    if args.update and args.config is None:
+        # An update starts from the settings the clustering was made with.
+        args.config = analysis.saved_config_path(args.features, args.name)
     config = load_stage_config(args, ClusterConfig)
     summary = analysis.cluster_features(
         args.features,
         name=args.name,
         config=config,
         update=args.update,
+        force=args.force,
         workers=args.workers,
         scheduler=args.scheduler,
     )

@@ -1,0 +1,572 @@
+"""The Zarr v3 feature store: the one module that knows its layout.
+
+Layout of `OUT/features.zarr` (names from `sonotype.contracts`):
+
+| node | dtype | shape | dimension names | chunks |
+|---|---|---|---|---|
+| `tokens` | int16 | `[n_frames]` | `frame` | `frames_per_chunk` |
+| `embeddings` | float16 | `[n_frames, dim]` | `frame`, `dim` | `frames_per_chunk × dim` |
+| `pooled` | float32 | `[n_segments, dim]` | `segment`, `dim` | `segments_per_chunk × dim` |
+| `labels/<name>` | int16/int32 | `[n_frames]` or `[n_segments]` | `frame` or `segment` | as above |
+
+Every array is compressed with Blosc zstd (level 3) after byte shuffle: shuffle groups
+the high bytes of float16/int16 values, which is where the redundancy is. Frame arrays
+share one chunk grid along frames (16384 frames by default: 16 MiB of float16
+embeddings at dim 512 before compression), so a task that handles frames `[a, b)` on
+chunk boundaries touches exactly one chunk of each array and two tasks never write
+the same chunk. The `dimension_names` make the group readable by
+`xarray.open_zarr(url, consolidated=False)` (`group="labels"` for the labels) and by
+`dask.array.from_zarr(url, component=name)`.
+
+Beside the store, `contracts.features_table_path(url)` (`X.segments.parquet`) is a
+directory of Parquet parts following FEATURE_SEGMENTS_SCHEMA, one part per append
+(`analysis.segment_table`).
+
+Crash and commit protocol of `FeatureStore.append` (one writer at a time):
+
+1. read the committed lengths `n_frames`, `n_segments` from the group attributes;
+2. resize every frame array (labels too, filled with -1 = unlabelled) to
+   `n_frames + m` and every segment array to `n_segments + s`;
+3. write the data regions `[n_frames, n_frames + m)` and `[n_segments, n_segments + s)`;
+4. write the table part `part-<n_segments>.parquet` atomically;
+5. commit: one write of the group attributes sets `n_frames`, `n_segments` and `shards`.
+
+A crash before step 5 leaves rows past the committed lengths (and maybe a table part
+starting at `n_segments`); readers ignore them, and the next append (a resumed encode
+skips the shards listed in `shards`) overwrites them. Zarr writes each metadata and
+chunk object whole (the local store renames a temporary file), so the commit is atomic.
+"""
+
+import itertools
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import dask.array as da
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import zarr
+from zarr.codecs import BloscCodec, BloscShuffle
+
+from analysis import segment_table
+from sonotype import contracts
+from sonotype.contracts import (
+    ATTR_CHECKPOINT_HASH,
+    ATTR_CODEBOOK_SIZE,
+    ATTR_FRAME_RATE,
+    ATTR_MODEL_CONFIG,
+    ATTR_N_FRAMES,
+    ATTR_N_SEGMENTS,
+    ATTR_SAMPLE_RATE,
+    ATTR_SHARDS,
+    EMBEDDINGS,
+    FEATURE_SEGMENTS_SCHEMA,
+    LABELS,
+    POOLED,
+    TOKENS,
+)
+from sonotype.errors import OutputConflictError, SonotypeError
+from sonotype.fsio import exists, join
+
+logger = logging.getLogger(__name__)
+
+FRAME: str = "frame"
+SEGMENT: str = "segment"
+DIM: str = "dim"
+UNLABELLED: int = -1
+"""Label of a row not (yet) assigned to a sonotype."""
+
+DEFAULT_FRAMES_PER_CHUNK = 16384
+DEFAULT_SEGMENTS_PER_CHUNK = 4096
+_CLEVEL = 3
+_IDENTITY_ATTRS = (ATTR_CHECKPOINT_HASH, ATTR_SAMPLE_RATE, ATTR_FRAME_RATE, ATTR_CODEBOOK_SIZE)
+_LABEL_ATTR_LEVEL = "level"
+
+
+def _compressor() -> BloscCodec:
+    return BloscCodec(cname="zstd", clevel=_CLEVEL, shuffle=BloscShuffle.shuffle)
+
+
+def _level_dim(level: str) -> str:
+    if level not in (FRAME, SEGMENT):
+        raise SonotypeError(f"level must be {FRAME!r} or {SEGMENT!r}, got {level!r}")
+    return level
+
+
+@dataclass(frozen=True)
+class StoreIdentity:
+    """What a feature store was made from; an existing store must match it to be reused."""
+
+    dim: int
+    frame_rate: float
+    sample_rate: int
+    codebook_size: int
+    checkpoint_sha256: str
+    model_config: Mapping[str, Any]
+
+
+class FeatureStore:
+    """A handle on a feature store: committed lengths, reads, appends and label arrays.
+
+    Get one with `create_store` or `open_store`. Reads never go past the committed
+    lengths `n_frames` / `n_segments`. The handle sees the attributes as they were when
+    it was opened plus its own appends: open a new one to see another writer's commits.
+    """
+
+    def __init__(self, url: str, group: zarr.Group):
+        self.url = url
+        self.group = group
+        self._parts: tuple[int, list[tuple[int, str]]] | None = None
+
+    # --- metadata ------------------------------------------------------------------
+
+    def _attr(self, name: str) -> Any:
+        attrs = self.group.attrs.asdict()
+        if name not in attrs:
+            raise SonotypeError(
+                f"{self.url}: group attribute {name!r} missing; not a feature store"
+            )
+        return attrs[name]
+
+    @property
+    def n_frames(self) -> int:
+        """Committed frames: rows `[0, n_frames)` of the frame arrays."""
+        return int(self._attr(ATTR_N_FRAMES))
+
+    @property
+    def n_segments(self) -> int:
+        """Committed segments: rows of `pooled` and of the segment table."""
+        return int(self._attr(ATTR_N_SEGMENTS))
+
+    @property
+    def dim(self) -> int:
+        return int(self.array(EMBEDDINGS).shape[1])
+
+    @property
+    def frame_rate(self) -> float:
+        """Frames per second."""
+        return float(self._attr(ATTR_FRAME_RATE))
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self._attr(ATTR_SAMPLE_RATE))
+
+    @property
+    def codebook_size(self) -> int:
+        return int(self._attr(ATTR_CODEBOOK_SIZE))
+
+    @property
+    def checkpoint_sha256(self) -> str:
+        return str(self._attr(ATTR_CHECKPOINT_HASH))
+
+    @property
+    def model_config(self) -> dict[str, Any]:
+        return dict(self._attr(ATTR_MODEL_CONFIG))
+
+    @property
+    def shards(self) -> list[str]:
+        """Shards (relative to `shards/`) whose segments are all committed."""
+        return list(self._attr(ATTR_SHARDS))
+
+    @property
+    def table_url(self) -> str:
+        """The segment table beside the store (a directory of Parquet parts)."""
+        return contracts.features_table_path(self.url)
+
+    def n_rows(self, level: str) -> int:
+        """Committed rows at `level` ("frame" or "segment")."""
+        return self.n_frames if _level_dim(level) == FRAME else self.n_segments
+
+    def chunk_rows(self, level: str) -> int:
+        """Rows per Zarr chunk along the frame or segment axis."""
+        name = EMBEDDINGS if _level_dim(level) == FRAME else POOLED
+        return int(self.array(name).chunks[0])
+
+    def array(self, name: str) -> zarr.Array:
+        """A Zarr array of the store by name (`tokens`, `embeddings`, `pooled`, `labels/x`).
+
+        Raises:
+            SonotypeError: the store has no such array.
+        """
+        try:
+            node = self.group[name]
+        except KeyError:
+            raise SonotypeError(f"{self.url}: no array {name!r}") from None
+        if not isinstance(node, zarr.Array):
+            raise SonotypeError(f"{self.url}: {name!r} is a group, not an array")
+        return node
+
+    # --- reading -------------------------------------------------------------------
+
+    def read(self, name: str, start: int, stop: int) -> np.ndarray:
+        """Rows `[start, stop)` of an array, within its committed length.
+
+        Args:
+            name: `tokens`, `embeddings`, `pooled` or `labels/<name>`.
+            start: first row.
+            stop: one past the last row.
+
+        Returns:
+            The rows, in the array's dtype: `[stop - start]` or `[stop - start, dim]`.
+
+        Raises:
+            SonotypeError: the range leaves the committed rows.
+        """
+        array = self.array(name)
+        level = array.metadata.dimension_names[0]
+        committed = self.n_rows(level)
+        if not 0 <= start <= stop <= committed:
+            raise SonotypeError(
+                f"{self.url}: rows [{start}, {stop}) of {name!r} requested; "
+                f"committed rows are [0, {committed})"
+            )
+        return array[start:stop]
+
+    def block_ranges(
+        self, level: str, block_rows: int, start: int = 0, stop: int | None = None
+    ) -> list[tuple[int, int]]:
+        """Split committed rows `[start, stop)` into blocks on the chunk grid.
+
+        Block edges fall on chunk boundaries (except `start` and `stop` themselves),
+        so blocks never share a chunk when `start` is chunk-aligned.
+
+        Args:
+            level: "frame" or "segment".
+            block_rows: wanted rows per block; rounded up to whole chunks.
+            start: first row.
+            stop: one past the last row (None: the committed length).
+
+        Returns:
+            `(start, stop)` pairs covering the range in order.
+        """
+        stop = self.n_rows(level) if stop is None else stop
+        chunk = self.chunk_rows(level)
+        step = max(1, -(-block_rows // chunk)) * chunk
+        edges = [start, *range((start // step + 1) * step, stop, step), stop]
+        return [(a, b) for a, b in itertools.pairwise(edges) if b > a]
+
+    def dask_array(self, name: str) -> da.Array:
+        """A Dask array of the committed rows of `name`, one Dask chunk per Zarr chunk."""
+        array = self.array(name)
+        committed = self.n_rows(array.metadata.dimension_names[0])
+        return da.from_zarr(array)[:committed]
+
+    def read_segments(
+        self, start: int = 0, stop: int | None = None, columns: Sequence[str] | None = None
+    ) -> pa.Table:
+        """Rows of the segment table with `start <= segment_index < stop`, in order.
+
+        Only the table parts overlapping the range are read, so memory follows the
+        range asked for (and the append batch size), not the table size.
+
+        Args:
+            start: first segment.
+            stop: one past the last segment (None: the committed length).
+            columns: columns to read (None: all of FEATURE_SEGMENTS_SCHEMA).
+
+        Returns:
+            A table following FEATURE_SEGMENTS_SCHEMA (or its selected columns).
+
+        Raises:
+            SonotypeError: the table misses committed rows or breaks the contract.
+        """
+        stop = self.n_segments if stop is None else stop
+        wanted = list(columns) if columns is not None else FEATURE_SEGMENTS_SCHEMA.names
+        committed = self.n_segments
+        if self._parts is None or self._parts[0] != committed:
+            # Listed once per committed length: a long iteration does not list per batch.
+            self._parts = (committed, segment_table.list_parts(self.table_url, committed))
+        parts = self._parts[1]
+        return segment_table.read_rows(self.table_url, parts, committed, start, stop, wanted)
+
+    def iter_segments(
+        self, batch_rows: int, columns: Sequence[str] | None = None
+    ) -> Iterator[pa.Table]:
+        """The committed segment table in batches of at most `batch_rows` rows, in order."""
+        for start in range(0, self.n_segments, batch_rows):
+            yield self.read_segments(start, min(start + batch_rows, self.n_segments), columns)
+
+    # --- appending -----------------------------------------------------------------
+
+    def append(
+        self,
+        tokens: np.ndarray,
+        embeddings: np.ndarray,
+        segments: pa.Table | Mapping[str, Sequence],
+        pooled: np.ndarray | None = None,
+        shards: Sequence[str] = (),
+    ) -> None:
+        """Append a batch of whole segments and commit it (see the module docstring).
+
+        Append one shard (or a few) at a time: each call writes one table part, and
+        `shards` are recorded in the same commit so that a resumed encode can skip them.
+
+        Args:
+            tokens: `[m]` codebook indices in `[0, codebook_size)` of the batch's frames.
+            embeddings: `[m, dim]` frame embeddings (stored as float16).
+            segments: `s` rows in frame order with the columns of FEATURE_SEGMENTS_SCHEMA
+                except `segment_index` and `frame_start`, which are filled in; the
+                `n_frames` column must add up to `m`.
+            pooled: `[s, dim]` per-segment embeddings (None: the mean of each segment's
+                frame embeddings, computed in float32).
+            shards: shards whose segments are now all in the store.
+
+        Raises:
+            SonotypeError: shapes, dtypes, ranges or columns do not fit the store.
+        """
+        table = segment_table.check_rows(segments, self.url)
+        tokens, embeddings = self._check_frames(tokens, embeddings, table)
+        if pooled is None:
+            pooled = _segment_means(embeddings, table.column("n_frames").to_numpy())
+        pooled = np.asarray(pooled, dtype=np.float32)
+        if pooled.shape != (table.num_rows, self.dim):
+            raise SonotypeError(
+                f"{self.url}: pooled must be [{table.num_rows}, {self.dim}], got {pooled.shape}"
+            )
+        n_frames, n_segments = self.n_frames, self.n_segments
+        m, s = len(tokens), table.num_rows
+        self._resize(FRAME, n_frames + m)
+        self._resize(SEGMENT, n_segments + s)
+        self.array(TOKENS)[n_frames : n_frames + m] = tokens
+        self.array(EMBEDDINGS)[n_frames : n_frames + m] = embeddings
+        self.array(POOLED)[n_segments : n_segments + s] = pooled
+        starts = n_frames + np.concatenate([[0], np.cumsum(table.column("n_frames"))[:-1]])
+        table = table.append_column(
+            "segment_index", pa.array(np.arange(n_segments, n_segments + s), pa.int64())
+        ).append_column("frame_start", pa.array(starts, pa.int64()))
+        segment_table.write_part(self.table_url, n_segments, table)
+        known = self.shards
+        self.group.attrs.update(
+            {
+                ATTR_N_FRAMES: n_frames + m,
+                ATTR_N_SEGMENTS: n_segments + s,
+                ATTR_SHARDS: known + [shard for shard in shards if shard not in known],
+            }
+        )
+        logger.debug("%s: committed %d frames, %d segments", self.url, n_frames + m, n_segments + s)
+
+    def _check_frames(
+        self, tokens: np.ndarray, embeddings: np.ndarray, table: pa.Table
+    ) -> tuple[np.ndarray, np.ndarray]:
+        tokens = np.asarray(tokens)
+        embeddings = np.asarray(embeddings)
+        m = int(pc.sum(table.column("n_frames")).as_py() or 0)
+        if tokens.shape != (m,) or embeddings.shape != (m, self.dim):
+            raise SonotypeError(
+                f"{self.url}: segment n_frames add up to {m}: expected tokens [{m}] and "
+                f"embeddings [{m}, {self.dim}], got {tokens.shape} and {embeddings.shape}"
+            )
+        if pc.min(table.column("n_frames")).as_py() is not None and (
+            pc.min(table.column("n_frames")).as_py() < 1
+        ):
+            raise SonotypeError(f"{self.url}: every segment needs at least one frame")
+        if not np.issubdtype(tokens.dtype, np.integer):
+            raise SonotypeError(f"{self.url}: tokens must be integers, got {tokens.dtype}")
+        if m and (tokens.min() < 0 or tokens.max() >= self.codebook_size):
+            raise SonotypeError(
+                f"{self.url}: tokens must lie in [0, {self.codebook_size}), "
+                f"found [{tokens.min()}, {tokens.max()}]"
+            )
+        stored = embeddings.astype(np.float16)
+        if not np.isfinite(stored).all():
+            raise SonotypeError(f"{self.url}: embeddings hold NaN/inf (or overflow float16)")
+        return tokens.astype(np.int16), stored
+
+    def _resize(self, level: str, length: int) -> None:
+        """Set every array along `level` to `length` rows (labels follow the features)."""
+        names = [TOKENS, EMBEDDINGS] if level == FRAME else [POOLED]
+        names += [f"{LABELS}/{name}" for name in self.label_names(level)]
+        for name in names:
+            array = self.array(name)
+            if array.shape[0] != length:
+                array.resize((length, *array.shape[1:]))
+
+    # --- labels --------------------------------------------------------------------
+
+    def label_names(self, level: str | None = None) -> list[str]:
+        """Names of the label arrays, optionally only those at `level`."""
+        if LABELS not in self.group:
+            return []
+        names = []
+        for name, array in self.group[LABELS].arrays():
+            if level is None or array.metadata.dimension_names[0] == level:
+                names.append(name)
+        return sorted(names)
+
+    def create_labels(self, name: str, level: str, n_clusters: int) -> zarr.Array:
+        """Create (or replace) `labels/<name>`, every row `UNLABELLED`.
+
+        Args:
+            name: the clustering's name.
+            level: "frame" or "segment".
+            n_clusters: number of sonotypes; picks int16 (up to 32767) or int32.
+
+        Returns:
+            The new array, as long as the frame or segment arrays.
+        """
+        level = _level_dim(level)
+        if not name or "/" in name:
+            raise SonotypeError(f"label name must be non-empty without '/', got {name!r}")
+        length = self.array(TOKENS if level == FRAME else POOLED).shape[0]
+        labels = self.group.require_group(LABELS)
+        return labels.create_array(
+            name,
+            shape=(length,),
+            chunks=(self.chunk_rows(level),),
+            dtype="int16" if n_clusters <= np.iinfo(np.int16).max else "int32",
+            fill_value=UNLABELLED,
+            compressors=_compressor(),
+            dimension_names=(level,),
+            attributes={_LABEL_ATTR_LEVEL: level},
+            overwrite=True,
+        )
+
+    def labels_level(self, name: str) -> str:
+        """The level ("frame" or "segment") of `labels/<name>`."""
+        return str(self.array(f"{LABELS}/{name}").metadata.dimension_names[0])
+
+    def write_labels(self, name: str, start: int, values: np.ndarray) -> None:
+        """Write labels of rows `[start, start + len(values))` of `labels/<name>`.
+
+        Raises:
+            SonotypeError: the rows leave the committed range.
+        """
+        array = self.array(f"{LABELS}/{name}")
+        stop = start + len(values)
+        committed = self.n_rows(self.labels_level(name))
+        if not 0 <= start <= stop <= committed:
+            raise SonotypeError(
+                f"{self.url}: labels for rows [{start}, {stop}); committed rows are "
+                f"[0, {committed})"
+            )
+        array[start:stop] = values.astype(array.dtype)
+
+    def labels_attrs(self, name: str) -> dict[str, Any]:
+        """The attributes of `labels/<name>` (the clustering records its status there)."""
+        return self.array(f"{LABELS}/{name}").attrs.asdict()
+
+    def set_labels_attrs(self, name: str, attrs: Mapping[str, Any]) -> None:
+        """Update the attributes of `labels/<name>` in one write."""
+        self.array(f"{LABELS}/{name}").attrs.update(dict(attrs))
+
+
+def _segment_means(embeddings: np.ndarray, n_frames: np.ndarray) -> np.ndarray:
+    """`[s, dim]` float32 mean of each segment's consecutive frames."""
+    if len(n_frames) == 0:
+        return np.zeros((0, embeddings.shape[1]), np.float32)
+    starts = np.concatenate([[0], np.cumsum(n_frames)[:-1]])
+    sums = np.add.reduceat(embeddings.astype(np.float32), starts, axis=0)
+    return sums / n_frames[:, None].astype(np.float32)
+
+
+def create_store(
+    url: str,
+    identity: StoreIdentity,
+    frames_per_chunk: int = DEFAULT_FRAMES_PER_CHUNK,
+    segments_per_chunk: int = DEFAULT_SEGMENTS_PER_CHUNK,
+    overwrite: bool = False,
+) -> FeatureStore:
+    """Create an empty feature store, or reopen one made from the same model.
+
+    Reopening lets a killed encode resume: it appends the shards not yet in `shards`.
+
+    Args:
+        url: where the store goes (`OUT/features.zarr`; path or fsspec URL).
+        identity: model and rates the features come from.
+        frames_per_chunk: rows per chunk of the frame arrays.
+        segments_per_chunk: rows per chunk of `pooled` (and segment labels).
+        overwrite: replace an existing store made from another model.
+
+    Returns:
+        The store, empty or as committed before.
+
+    Raises:
+        OutputConflictError: `url` holds a store made from another model or dim.
+        SonotypeError: invalid sizes.
+    """
+    if identity.dim < 1 or frames_per_chunk < 1 or segments_per_chunk < 1:
+        raise SonotypeError(
+            f"{url}: dim and chunk sizes must be positive, got dim={identity.dim}, "
+            f"frames_per_chunk={frames_per_chunk}, segments_per_chunk={segments_per_chunk}"
+        )
+    if not 1 <= identity.codebook_size <= np.iinfo(np.int16).max + 1:
+        raise SonotypeError(
+            f"{url}: codebook_size must fit int16 tokens, got {identity.codebook_size}"
+        )
+    if exists(join(url, "zarr.json")) and not overwrite:
+        store = open_store(url, mode="r+")
+        found = {
+            ATTR_CHECKPOINT_HASH: store.checkpoint_sha256,
+            ATTR_SAMPLE_RATE: store.sample_rate,
+            ATTR_FRAME_RATE: store.frame_rate,
+            ATTR_CODEBOOK_SIZE: store.codebook_size,
+            "dim": store.dim,
+        }
+        wanted = {
+            ATTR_CHECKPOINT_HASH: identity.checkpoint_sha256,
+            ATTR_SAMPLE_RATE: identity.sample_rate,
+            ATTR_FRAME_RATE: identity.frame_rate,
+            ATTR_CODEBOOK_SIZE: identity.codebook_size,
+            "dim": identity.dim,
+        }
+        differing = [key for key in wanted if wanted[key] != found[key]]
+        if differing:
+            raise OutputConflictError(
+                f"{url}: holds features of another model ({', '.join(differing)} differ: "
+                f"found {[found[k] for k in differing]}, expected {[wanted[k] for k in differing]})"
+            )
+        return store
+    group = zarr.open_group(url, mode="w", zarr_format=3)
+    group.attrs.update(
+        {
+            ATTR_CHECKPOINT_HASH: identity.checkpoint_sha256,
+            ATTR_MODEL_CONFIG: dict(identity.model_config),
+            ATTR_SAMPLE_RATE: int(identity.sample_rate),
+            ATTR_FRAME_RATE: float(identity.frame_rate),
+            ATTR_CODEBOOK_SIZE: int(identity.codebook_size),
+            ATTR_SHARDS: [],
+            ATTR_N_FRAMES: 0,
+            ATTR_N_SEGMENTS: 0,
+        }
+    )
+    common = {"compressors": _compressor(), "fill_value": 0}
+    group.create_array(
+        TOKENS, shape=(0,), chunks=(frames_per_chunk,), dtype="int16",
+        dimension_names=(FRAME,), **common,
+    )  # fmt: skip
+    group.create_array(
+        EMBEDDINGS, shape=(0, identity.dim), chunks=(frames_per_chunk, identity.dim),
+        dtype="float16", dimension_names=(FRAME, DIM), **common,
+    )  # fmt: skip
+    group.create_array(
+        POOLED, shape=(0, identity.dim), chunks=(segments_per_chunk, identity.dim),
+        dtype="float32", dimension_names=(SEGMENT, DIM), **common,
+    )  # fmt: skip
+    segment_table.remove(contracts.features_table_path(url))
+    return FeatureStore(url, group)
+
+
+def open_store(url: str, mode: str = "r") -> FeatureStore:
+    """Open an existing feature store.
+
+    Args:
+        url: the store (`OUT/features.zarr`).
+        mode: "r" to read, "r+" to append or write labels.
+
+    Raises:
+        SonotypeError: no store there, or it misses arrays or attributes.
+    """
+    if not exists(join(url, "zarr.json")):
+        raise SonotypeError(f"{url}: no feature store (expected a Zarr v3 group)")
+    try:
+        group = zarr.open_group(url, mode=mode, zarr_format=3)
+    except (ValueError, FileNotFoundError) as error:
+        raise SonotypeError(f"{url}: not a readable Zarr v3 group ({error})") from None
+    store = FeatureStore(url, group)
+    for name in (TOKENS, EMBEDDINGS, POOLED):
+        store.array(name)
+    for name in (*_IDENTITY_ATTRS, ATTR_N_FRAMES, ATTR_N_SEGMENTS, ATTR_SHARDS):
+        store._attr(name)
+    return store

@@ -1,0 +1,34 @@
+"""`sonotype cluster` in-process: fit, update with the saved settings, errors as exit code 2."""
+
+import datetime as dt
+
+import numpy as np
+
+from analysis import load_clustering
+from analysis.store import open_store
+from sonotype.cli.main import main
+from tests.analysis.synthetic import append, blob_centres, make_batch, write_store
+
+START = dt.datetime(2024, 3, 15, 5, 0, tzinfo=dt.UTC)
+
+
+def test_cluster_then_update_from_the_command_line(tmp_path, capsys):
+    rng = np.random.default_rng(5)
+    centres = blob_centres(3, 4)
+    url = str(tmp_path / "out" / "features.zarr")
+    write_store(url, [make_batch(centres, 40, 20, rng, START)], frames_per_chunk=100)
+    settings = ["normalise=none", "k_selection=[2, 3]", "reservoir_size=300", "block_rows=200"]
+    overrides = [part for setting in settings for part in ("--set", setting)]
+    assert main(["-q", "cluster", "--features", url, "--k", "3", "--workers", "1", *overrides]) == 0
+
+    append(open_store(url, mode="r+"), make_batch(centres, 10, 20, rng, START, prefix="y2"))
+    # --update takes k, level and normalise from the saved config.yaml
+    assert main(["-q", "cluster", "--features", url, "--update", "--workers", "1"]) == 0
+    clustering = load_clustering(str(tmp_path / "out" / "clusters" / "default"))
+    assert (clustering.version, clustering.k, clustering.model["normalise"]) == (2, 3, "none")
+    assert clustering.n_rows == 1000
+
+    assert main(["-q", "cluster", "--features", url, "--update", "--k", "4"]) == 2
+    assert "k=4 (saved 3)" in capsys.readouterr().err
+    assert main(["-q", "cluster", "--features", str(tmp_path / "none.zarr"), "--k", "3"]) == 2
+    assert "no feature store" in capsys.readouterr().err
