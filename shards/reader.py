@@ -49,7 +49,8 @@ from shards.plan import (
 )
 from shards.position import ReaderPosition
 from shards.select import SegmentFilter
-from shards.stream import SkipCounter, StreamSettings, slot_pipeline
+from shards.skips import SkipCounter
+from shards.stream import StreamSettings, slot_pipeline
 from sonotype.config.reader import ReaderConfig
 from sonotype.errors import SonotypeError
 

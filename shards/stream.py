@@ -17,10 +17,8 @@ without webdataset's `warn_and_continue`, which sleeps half a second per error.
 import functools
 import itertools
 import json
-import logging
 import random
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,69 +29,12 @@ from webdataset.tariterators import group_by_keys, tar_file_expander
 from shards.crops import CropSpec, cut, fixed_offsets, random_offsets
 from shards.plan import ShardRange, SlotPlan, derive_seed
 from shards.select import SegmentFilter
+from shards.skips import SkipCounter
 from sonotype import audio
 from sonotype.contracts import AUDIO_EXTENSION, METADATA_EXTENSION, is_valid_key
 from sonotype.contracts import SegmentColumn as Col
 from sonotype.errors import AudioDecodeError, ShardFormatError
 from sonotype.fsio import url_to_fs
-
-logger = logging.getLogger(__name__)
-
-_LOGGED_PER_REASON = 5
-"""Skips logged at WARNING per reason and slot; the rest go to DEBUG (all are counted)."""
-
-
-class SkipCounter:
-    """Counts what a slot skipped, by reason, and logs the first few of each reason.
-
-    Reasons: `shard` (cannot open), `tar` (a shard whose reading broke off), `member`
-    (a repeated member name in a sample), `incomplete` (no FLAC or no JSON), `key`
-    (invalid key), `json` (unreadable metadata), `audio` (undecodable or truncated
-    FLAC), `sample_rate`, `channels`, `short` (shorter than a crop, with
-    `short_segments: skip`).
-    """
-
-    def __init__(self) -> None:
-        self.counts: Counter[str] = Counter()
-        self._since: Counter[str] = Counter()
-
-    def record(self, reason: str, message: str) -> None:
-        """Count one skip and log why."""
-        self.counts[reason] += 1
-        self._since[reason] += 1
-        level = logging.WARNING if self.counts[reason] <= _LOGGED_PER_REASON else logging.DEBUG
-        logger.log(level, "skipped (%s): %s", reason, message)
-
-    def handler(
-        self, reason: str, url: str, counted: Callable[[], bool], once: bool = False
-    ) -> Callable[[Exception], bool]:
-        """A webdataset error handler for one shard: record, continue, never sleep.
-
-        Args:
-            reason: what the errors are counted as.
-            url: the shard, for messages.
-            counted: whether an error met now is this slot's to count (see `read_range`).
-            once: count only the first error (a broken tar stream raises again at every
-                following member); the rest are logged at DEBUG.
-        """
-        seen = []
-
-        def handle(error: Exception) -> bool:
-            detail = f"{url}: {error.args[0] if error.args else type(error).__name__}"
-            if (once and seen) or not counted():
-                logger.debug("not counted here (%s): %s", reason, detail)
-            else:
-                self.record(reason, detail)
-            seen.append(detail)
-            return True
-
-        return handle
-
-    def take(self) -> dict[str, int]:
-        """The skips recorded since the previous call."""
-        since = dict(self._since)
-        self._since.clear()
-        return since
 
 
 @dataclass(frozen=True)
