@@ -253,6 +253,7 @@ class ShardLoader:
             num_workers=self.config.num_workers,
             pin_memory=self.config.pin_memory,
         )
+        skipped_before = Counter(position.skipped)
         for delivery in loader:
             position.cursors[delivery.worker] = delivery.cursor
             position.skipped.update(delivery.skipped)
@@ -260,6 +261,15 @@ class ShardLoader:
                 continue
             position.batches += 1
             yield delivery.batch
+        skipped = position.skipped - skipped_before
+        if skipped:
+            logger.warning(
+                "epoch %d, rank %d: skipped %s (bad samples are read past, not fixed; "
+                "`sonotype shards verify` lists them)",
+                position.epoch,
+                self.rank,
+                dict(skipped),
+            )
         if self.mode == "train" and position.batches != self._length:
             logger.error(
                 "epoch %d ended after %d of %d batches on rank %d",

@@ -1,5 +1,6 @@
 """The streaming reader: coverage, equal batches per rank, determinism, resume, crops, gain."""
 
+import logging
 import math
 from collections import Counter
 from collections.abc import Callable
@@ -410,13 +411,19 @@ def _write_bad_shards(fake: FakeOut) -> list[str]:
     return [*fake.all_keys, "cut0000_s0_000000", "cut0001_s0_000001"]
 
 
-def test_broken_samples_are_skipped_and_counted_and_reading_goes_on(tmp_path: Path):
+def test_broken_samples_are_skipped_and_counted_and_reading_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
     fake = write_fake_out(tmp_path / "out", (3, 4))
     readable = _write_bad_shards(fake)
     loader = ShardLoader.from_catalog(fake.out, _config(num_workers=2), mode="eval")
-    keys = [key for batch in loader for key in batch.keys]
+    with caplog.at_level(logging.WARNING, logger="shards.reader"):
+        keys = [key for batch in loader for key in batch.keys]
     assert sorted(keys) == sorted(readable)
     assert loader.skipped == Counter(audio=30, json=4, incomplete=2, tar=1, shard=1)
+    summary = [r.getMessage() for r in caplog.records if r.name == "shards.reader"]
+    assert len(summary) == 1
+    assert summary[0].startswith("epoch 0, rank 0: skipped {")
 
 
 def test_training_on_broken_shards_still_delivers_every_batch(tmp_path: Path):
