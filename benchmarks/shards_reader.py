@@ -34,6 +34,7 @@ import json
 import logging
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import threading
@@ -124,13 +125,18 @@ def prepare_shards(recordings: dict[str, list[Path]], root: Path) -> str:
     how = "ingest.run_ingest" if run_ingest else "fallback: harness ShardWriter (ingest pending)"
     for name, files in recordings.items():
         out = root / name
-        if (out / "catalog" / "segments.parquet").exists():
+        marker = out / "made_by.txt"
+        if marker.exists() and marker.read_text() == how:
             continue
+        # Shards made the other way (or half made) are made again, so the table never
+        # credits ingest with fallback shards or the reverse.
+        shutil.rmtree(out, ignore_errors=True)
         logger.info("making shards of %s with %s", name, how)
         if run_ingest is not None:
             run_ingest([str(files[0].parents[2])], str(out), IngestConfig(), workers=2)
         else:
             _fallback_shards(files, str(out))
+        marker.write_text(how)
     return how
 
 
