@@ -24,6 +24,9 @@ the loader's process tree (main process and workers), as summed USS (private pag
 lower bound) and summed RSS (shared library pages counted in every process, an upper
 bound). Each case runs in a fresh process, several times; the best run by crops/s is
 kept.
+
+The harness stays in one file (a little over 400 lines) so that data, measurement and
+driver read top to bottom with the figures they produce.
 """
 
 import argparse
