@@ -1,1 +1,34 @@
-"""Shards: the WebDataset shard writer, catalogs, the streaming reader, verify and stats."""
+"""Shards: the WebDataset shard writer, catalogs, the streaming reader, verify and stats.
+
+Public API (imported on first use, so that `import shards.writer` in torch-free ingest
+workers does not load torch; only the reader needs it):
+
+- `ShardLoader`, `Batch`, `ReadMode` (`shards.reader`): batches of crops for training,
+  validation and encoding, with `state_dict()` / `load_state_dict()` for exact resume.
+- `ShardIndex` (`shards.index`): shards and their selected-sample counts.
+- `verify_shards` (`shards.verify`) and `shard_stats` (`shards.stats`): torch-free.
+"""
+
+import importlib
+from typing import Any
+
+__all__ = ["Batch", "ReadMode", "ShardIndex", "ShardLoader", "shard_stats", "verify_shards"]
+
+_HOMES = {
+    "Batch": "shards.batch",
+    "ReadMode": "shards.reader",
+    "ShardLoader": "shards.reader",
+    "ShardIndex": "shards.index",
+    "shard_stats": "shards.stats",
+    "verify_shards": "shards.verify",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'shards' has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOMES[name]), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -1,10 +1,13 @@
 """The recordings and segments catalogs: read and write them, checked against the contract."""
 
+from collections.abc import Iterator
+
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from sonotype.contracts import RECORDINGS_SCHEMA, SEGMENTS_SCHEMA, OutputLayout, check_table
 from sonotype.errors import SonotypeError
-from sonotype.fsio import exists, read_parquet, write_parquet_atomic
+from sonotype.fsio import exists, read_parquet, url_to_fs, write_parquet_atomic
 
 
 def _read(url: str, schema: pa.Schema, columns: list[str] | None) -> pa.Table:
@@ -32,6 +35,47 @@ def read_segments(out: str, columns: list[str] | None = None) -> pa.Table:
         SonotypeError: the catalog is missing or breaks the contract.
     """
     return _read(OutputLayout(out).segments, SEGMENTS_SCHEMA, columns)
+
+
+def iter_segments(
+    out: str, columns: list[str], batch_rows: int = 65536
+) -> Iterator[pa.RecordBatch]:
+    """`OUT/catalog/segments.parquet` in record batches, so memory stays at one batch.
+
+    Args:
+        out: the output root.
+        columns: the columns to read.
+        batch_rows: rows per batch.
+
+    Yields:
+        Record batches with `columns`, in file order.
+
+    Raises:
+        SonotypeError: the catalog is missing or breaks the contract.
+    """
+    url = OutputLayout(out).segments
+    if not exists(url):
+        raise SonotypeError(f"{url}: catalog not found; run `sonotype ingest` first")
+    fs, path = url_to_fs(url)
+    with fs.open(path, "rb") as handle:
+        parquet = pq.ParquetFile(handle)
+        wanted = pa.schema([SEGMENTS_SCHEMA.field(c) for c in columns])
+        check_table(parquet.schema_arrow.empty_table(), wanted, url)
+        yield from parquet.iter_batches(batch_size=batch_rows, columns=columns)
+
+
+def count_segments(out: str) -> int:
+    """Rows of `OUT/catalog/segments.parquet`, from the Parquet footer.
+
+    Raises:
+        SonotypeError: the catalog is missing.
+    """
+    url = OutputLayout(out).segments
+    if not exists(url):
+        raise SonotypeError(f"{url}: catalog not found; run `sonotype ingest` first")
+    fs, path = url_to_fs(url)
+    with fs.open(path, "rb") as handle:
+        return pq.ParquetFile(handle).metadata.num_rows
 
 
 def _write(table: pa.Table, url: str, schema: pa.Schema) -> None:

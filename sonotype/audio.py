@@ -247,3 +247,60 @@ def decode_bytes(data: bytes, name: str = "<bytes>") -> tuple[np.ndarray, int]:
     except (sf.LibsndfileError, RuntimeError, TypeError) as error:
         raise AudioDecodeError(f"{name}: not decodable audio ({error})") from error
     return to_float32(samples), rate
+
+
+def probe_bytes(data: bytes, name: str = "<bytes>") -> AudioInfo:
+    """Read the header of an in-memory audio file without decoding its samples.
+
+    Args:
+        data: the file's bytes.
+        name: what to call the data in error messages (e.g. a shard sample key).
+
+    Raises:
+        AudioDecodeError: the bytes do not start with a readable audio header.
+    """
+    try:
+        with sf.SoundFile(io.BytesIO(data)) as sound:
+            return AudioInfo(
+                sound.samplerate, sound.channels, sound.frames, sound.format, sound.subtype
+            )
+    except (sf.LibsndfileError, RuntimeError, TypeError) as error:
+        raise AudioDecodeError(f"{name}: not decodable audio ({error})") from error
+
+
+def decode_bytes_range(data: bytes, start: int, frames: int, name: str = "<bytes>") -> np.ndarray:
+    """Decode `frames` samples from `start` of an in-memory audio file, and nothing else.
+
+    libsndfile seeks inside the compressed stream (FLAC frames), so cutting a 3 s crop
+    from a long segment decodes little more than those 3 s.
+
+    Args:
+        data: the file's bytes.
+        start: first frame to decode.
+        frames: number of frames wanted; `start + frames` must not pass the end.
+        name: what to call the data in error messages.
+
+    Returns:
+        float32 `[frames]` for mono, `[frames, channels]` otherwise.
+
+    Raises:
+        AudioDecodeError: the bytes are not decodable, the range passes the end of the
+            file, or the stream ends early (a truncated file).
+    """
+    try:
+        with sf.SoundFile(io.BytesIO(data)) as sound:
+            if start < 0 or frames < 0 or start + frames > sound.frames:
+                raise AudioDecodeError(
+                    f"{name}: frames [{start}, {start + frames}) are outside the "
+                    f"{sound.frames} frames of the file"
+                )
+            if start:
+                sound.seek(start)
+            samples = sound.read(frames, dtype=native_dtype(sound.subtype), always_2d=False)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as error:
+        raise AudioDecodeError(f"{name}: not decodable audio ({error})") from error
+    if len(samples) != frames:
+        raise AudioDecodeError(
+            f"{name}: decoded {len(samples)} of {frames} frames from {start}; the file is truncated"
+        )
+    return to_float32(samples)

@@ -7,6 +7,7 @@ See DESIGN.md, "Data contracts".
 
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Final
 
 import pyarrow as pa
@@ -171,6 +172,34 @@ SEGMENTS_SCHEMA = pa.schema(
 of a recording (0 for a mix); `channel` is the source channel, -1 for a mix; `shard` is
 relative to `shards/` and null for dropped segments; `start_time` is the segment's own
 start (recording start + offset)."""
+
+
+class SegmentColumn(StrEnum):
+    """The column names of SEGMENTS_SCHEMA, in order: what code reading a segment row uses.
+
+    A segment row is a catalog row or the JSON member of a shard sample; members are
+    plain strings, so `row[SegmentColumn.SITE]` works on both.
+    """
+
+    KEY = "key"
+    RECORDING_ID = "recording_id"
+    SITE = "site"
+    STREAM = "stream"
+    CHANNEL = "channel"
+    START_TIME = "start_time"
+    OFFSET_S = "offset_s"
+    DURATION_S = "duration_s"
+    SAMPLE_RATE = "sample_rate"
+    SHARD = "shard"
+    RMS_DBFS = "rms_dbfs"
+    PEAK = "peak"
+    CLIPPED_FRACTION = "clipped_fraction"
+    IS_SILENT = "is_silent"
+    HAS_NONFINITE = "has_nonfinite"
+    DC_OFFSET = "dc_offset"
+    KEPT = "kept"
+    DROP_REASON = "drop_reason"
+
 
 FEATURE_SEGMENTS_SCHEMA = pa.schema(
     [

@@ -11,7 +11,9 @@ logger = logging.getLogger(__name__)
 _EPILOG = """\
 examples:
   sonotype shards verify out        every shard opens, every sample decodes, keys match the catalog
-  sonotype shards stats out         hours per site / year / hour of day, QC summary
+  sonotype shards stats out         hours per site / year / hour of day (UTC), QC summary
+  sonotype shards stats out --timezone America/Cayenne
+                                    the same, years and hours of day on local time
 """
 
 
@@ -40,6 +42,11 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         formatter_class=HelpFormatter,
     )
     stats.add_argument("out", metavar="OUT", help="output root written by `sonotype ingest`")
+    stats.add_argument(
+        "--timezone",
+        metavar="ZONE",
+        help="IANA time zone for years and hours of day (default: UTC)",
+    )
     stats.set_defaults(handler=run_stats)
 
 
@@ -56,6 +63,6 @@ def run_verify(args: argparse.Namespace) -> int:
 def run_stats(args: argparse.Namespace) -> int:
     import shards
 
-    stats = shards.shard_stats(args.out)
+    stats = shards.shard_stats(args.out, timezone=args.timezone)
     sys.stdout.write(stats.to_text() + "\n")
     return 0

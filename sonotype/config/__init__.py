@@ -14,12 +14,14 @@ from sonotype.config.cluster import ClusterConfig
 from sonotype.config.example import ExampleConfig
 from sonotype.config.load import CONFIGS_DIR
 from sonotype.config.model import ModelConfig
+from sonotype.config.reader import ReaderConfig
 from sonotype.errors import ConfigError
 
 _MODELS: dict[str, type[BaseModel]] = {
     "cluster": ClusterConfig,
     "example": ExampleConfig,
     "model": ModelConfig,
+    "reader": ReaderConfig,
 }
 
 

@@ -73,3 +73,21 @@ def test_header_only_file_opens_with_no_samples(audio_factory):
 def test_undecodable_bytes_name_the_sample():
     with pytest.raises(AudioDecodeError, match="key_000001"):
         audio.decode_bytes(b"garbage" * 10, name="key_000001")
+
+
+def test_a_decoded_range_equals_that_slice_of_the_whole_decode():
+    signal = 0.5 * np.sin(np.arange(24000) * 0.05).astype(np.float32)
+    data = audio.encode_flac(signal, 24000)
+    whole, _ = audio.decode_bytes(data)
+    np.testing.assert_array_equal(audio.decode_bytes_range(data, 12345, 7000), whole[12345:19345])
+    assert audio.probe_bytes(data).frames == 24000
+    with pytest.raises(AudioDecodeError, match="outside the 24000 frames"):
+        audio.decode_bytes_range(data, 20000, 5000, name="k")
+
+
+def test_a_range_of_a_truncated_flac_is_an_error_naming_the_sample():
+    data = audio.encode_flac(0.5 * np.sin(np.arange(24000) * 0.05).astype(np.float32), 24000)
+    with pytest.raises(AudioDecodeError, match="key_000002"):
+        audio.decode_bytes_range(data[: len(data) // 3], 18000, 4000, name="key_000002")
+    with pytest.raises(AudioDecodeError, match="key_000003"):
+        audio.probe_bytes(b"garbage" * 10, name="key_000003")

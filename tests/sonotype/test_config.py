@@ -16,6 +16,7 @@ from sonotype.config.load import (
     resolve_preset,
     save_config,
 )
+from sonotype.config.reader import ReaderConfig
 from sonotype.errors import ConfigError
 
 
@@ -150,3 +151,21 @@ def test_example_config_cross_field_rules():
         load_config(ExampleConfig, None, ["sites.1.name=PARACOU"])
     with pytest.raises(ConfigError, match="HH:MM"):
         load_config(ExampleConfig, None, ["sessions=['25:99']"])
+
+
+def test_reader_crop_length_in_samples_and_hop_divisibility():
+    assert ReaderConfig().crop_length(24000, hop_samples=320) == 72000
+    assert ReaderConfig(crop_samples=4800).crop_length(24000) == 4800
+    with pytest.raises(ConfigError, match=r"not a multiple of the model hop 600.*e\.g\. 1200"):
+        ReaderConfig(crop_s=0.07).crop_length(24000, hop_samples=600)
+    with pytest.raises(ConfigError, match="not a whole number"):
+        ReaderConfig(crop_s=0.33333).crop_length(24000)
+
+
+def test_reader_config_cross_field_rules_and_times():
+    with pytest.raises(ConfigError, match=r"gain: .*min_dbfs \(-1.0\) must not exceed max_dbfs"):
+        load_config(ReaderConfig, overrides=["gain.min_dbfs=-1", "gain.max_dbfs=-6"])
+    with pytest.raises(ConfigError, match=r"filters\.start_time"):
+        load_config(ReaderConfig, overrides=["filters.start_time=2024-03-15T06:00:00"])
+    config = load_config(ReaderConfig, overrides=["filters.start_time=2024-03-15T06:00:00-03:00"])
+    assert config.filters.start_time.isoformat() == "2024-03-15T09:00:00+00:00"

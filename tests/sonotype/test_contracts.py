@@ -51,3 +51,8 @@ def test_check_table_accepts_a_conforming_table_with_extra_columns():
         "extra", pa.array([], pa.int8())
     )
     contracts.check_table(table, contracts.RECORDINGS_SCHEMA, "r.parquet")
+
+
+def test_segment_column_names_follow_the_schema_in_order():
+    assert [str(column) for column in contracts.SegmentColumn] == contracts.SEGMENTS_SCHEMA.names
+    assert {contracts.SegmentColumn.SITE: 1}["site"] == 1
