@@ -65,6 +65,48 @@ class OutputLayout:
         return join(self.report_dir, "index.html")
 
 
+@dataclass(frozen=True)
+class RunLayout:
+    """What a training run directory `RUN_DIR/` holds (written by `sonotype train`)."""
+
+    root: str
+
+    @property
+    def config(self) -> str:
+        """The resolved training config."""
+        return join(self.root, "config.yaml")
+
+    @property
+    def metrics(self) -> str:
+        """Training and validation metrics, one JSON object per line (see METRIC_* below)."""
+        return join(self.root, "metrics.jsonl")
+
+    @property
+    def checkpoints_dir(self) -> str:
+        """Full training state for exact resume, `step-NNNNNNNN.pt`, last N kept."""
+        return join(self.root, "checkpoints")
+
+    @property
+    def export(self) -> str:
+        """The slim inference export, loadable by `training.load_tokenizer`."""
+        return join(self.root, "export", "tokenizer.pt")
+
+    @property
+    def tensorboard_dir(self) -> str:
+        return join(self.root, "tensorboard")
+
+
+METRIC_STEP: Final = "step"
+"""Every metrics.jsonl record has the optimizer step it was logged at..."""
+METRIC_SPLIT: Final = "split"
+"""...and its split: "train" or "val". Other keys are metric names grouped by a prefix:
+`loss/<term>` (generator and discriminator loss terms, `loss/total_g`, `loss/total_d`),
+`codebook/<stat>` (`usage`, `perplexity`, `dead`), `val/<metric>` (validation metrics such
+as `val/mel_distance`, `val/stft_distance`, `val/si_sdr`, `val/codebook_usage`),
+`grad_norm/<model>`, `lr/<model>`, `speed/samples_per_s`, `memory/peak_mb`, and `time_s`
+(seconds since the run started). Values are JSON numbers."""
+
+
 def features_table_path(store: str) -> str:
     """The Parquet segment table that sits beside a feature store: `X.zarr` → `X.segments.parquet`.
 

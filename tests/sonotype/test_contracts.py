@@ -56,3 +56,10 @@ def test_check_table_accepts_a_conforming_table_with_extra_columns():
 def test_segment_column_names_follow_the_schema_in_order():
     assert [str(column) for column in contracts.SegmentColumn] == contracts.SEGMENTS_SCHEMA.names
     assert {contracts.SegmentColumn.SITE: 1}["site"] == 1
+
+
+def test_run_layout_paths():
+    run = contracts.RunLayout("runs/tiny")
+    assert run.metrics == "runs/tiny/metrics.jsonl"
+    assert run.export == "runs/tiny/export/tokenizer.pt"
+    assert run.checkpoints_dir == "runs/tiny/checkpoints"
