@@ -99,9 +99,10 @@ def kmeans(
     """Lloyd's k-means with distances in blocks of `chunk_rows` points.
 
     Memory beyond the points and centroids is one `[chunk_rows, K]` block plus `[K, D]`
-    sums. Centroids start at distinct random points (with replacement when there are
-    fewer points than K, as EnCodec's `sample_vectors`); an empty cluster keeps its
-    centroid (EnCodec's `kmeans`).
+    sums. Centroids start from k-means++ seeding (Arthur and Vassilvitskii 2007, as
+    scikit-learn; EnCodec draws random points, which leaves several codes in one dense
+    cluster); with fewer points than K the points are drawn with replacement, as
+    EnCodec's `sample_vectors`. An empty cluster keeps its centroid (EnCodec's `kmeans`).
 
     Args:
         points: `[N, D]` float32.
@@ -116,16 +117,32 @@ def kmeans(
     generator = torch.Generator().manual_seed(seed)
     n = points.shape[0]
     if n >= k:
-        start = torch.randperm(n, generator=generator)[:k]
+        centroids = _kmeans_plus_plus(points, k, generator)
     else:
-        start = torch.randint(n, (k,), generator=generator)
-    centroids = points[start.to(points.device)].clone()
+        centroids = points[torch.randint(n, (k,), generator=generator).to(points.device)].clone()
     for _ in range(iters):
         counts, sums = _assignment_sums(points, centroids, chunk_rows)
         filled = counts > 0
         centroids[filled] = sums[filled] / counts[filled, None]
     counts, _ = _assignment_sums(points, centroids, chunk_rows)
     return centroids, counts
+
+
+def _kmeans_plus_plus(points: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
+    """k starting centroids, each drawn with probability ∝ squared distance to the nearest
+    one drawn before; memory: one `[N]` distance vector."""
+    n = points.shape[0]
+    chosen = [int(torch.randint(n, (1,), generator=generator))]
+    nearest = (points - points[chosen[0]]).pow(2).sum(1)  # [N]
+    for _ in range(1, k):
+        weights = nearest.double().cpu()
+        if float(weights.sum()) <= 0:  # every point already is a centroid
+            index = int(torch.randint(n, (1,), generator=generator))
+        else:
+            index = int(torch.multinomial(weights, 1, generator=generator))
+        chosen.append(index)
+        nearest = torch.minimum(nearest, (points - points[index]).pow(2).sum(1))
+    return points[chosen].clone()
 
 
 def _assignment_sums(

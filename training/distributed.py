@@ -32,6 +32,7 @@ __all__ = [
     "is_distributed",
     "is_main_process",
     "local_rank",
+    "mean_over_ranks",
     "no_sync",
     "rank",
     "shutdown_distributed",
@@ -155,6 +156,19 @@ def all_gather_rows(rows: torch.Tensor) -> torch.Tensor:
     parts = [torch.empty_like(rows) for _ in range(world_size())]
     dist.all_gather(parts, rows.contiguous())
     return torch.cat(parts)
+
+
+def mean_over_ranks(values: dict[str, torch.Tensor], device: torch.device) -> dict[str, float]:
+    """Scalars averaged over ranks (one all-reduce on `device`), as floats: a sync point.
+
+    Every rank must pass the same keys.
+    """
+    keys = sorted(values)
+    if not keys:
+        return {}
+    stacked = torch.stack([values[key].detach().float().reshape(()).to(device) for key in keys])
+    stacked = all_reduce_sum(stacked) / world_size()
+    return dict(zip(keys, stacked.tolist(), strict=True))
 
 
 def barrier() -> None:

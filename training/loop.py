@@ -9,24 +9,20 @@ validation and checkpoints. Rank-0 side effects sit behind `if is_main_process()
 One loop serves a single process and DDP under torchrun.
 """
 
-import hashlib
+import contextlib
 import logging
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from shards import Batch, ShardIndex, ShardLoader
 from shards.plan import derive_seed
-from shards.select import SegmentFilter
 from sonotype.config.load import save_config
 from sonotype.config.model import ModelConfig
 from sonotype.config.train import TrainConfig
 from sonotype.contracts import RunLayout
-from sonotype.errors import CheckpointMismatchError, ConfigError, OutputConflictError, SonotypeError
+from sonotype.errors import CheckpointMismatchError
 from sonotype.progress import progress_bar
 from training.activation_checkpointing import enable_activation_checkpointing
 from training.checkpoint import save_tokenizer
@@ -37,12 +33,13 @@ from training.codebook import (
     initialize_codebook,
     update_codebook,
 )
+from training.data import codebook_batches, forever, open_readers
 from training.distributed import (
     all_reduce_max,
-    all_reduce_sum,
     barrier,
     init_distributed,
     is_main_process,
+    mean_over_ranks,
     rank,
     shutdown_distributed,
     unwrap,
@@ -59,56 +56,20 @@ from training.precision import (
     resolve_device,
     resolve_precision,
 )
+from training.result import TrainResult
 from training.schedule import learning_rate, set_learning_rate
 from training.signals import StopRequest
-from training.state import TrainState, list_checkpoints, read_training_checkpoint, write_checkpoint
+from training.state import (
+    TrainState,
+    checkpoints_to_resume,
+    read_training_checkpoint,
+    weights_digest,
+    write_checkpoint,
+)
 from training.step import StepSettings, train_step
 from training.validation import evaluate
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    """What a `train` call did.
-
-    Attributes:
-        run_dir: the run directory.
-        step: optimizer steps done (over this and earlier runs).
-        max_steps: the run's planned steps.
-        interrupted: stopped by SIGTERM/SIGINT (a checkpoint was written; `--resume` goes on).
-        checkpoint: the last checkpoint written by this call, if any.
-        export: the inference export (`RunLayout.export`), if written.
-        metrics: the last logged values (training and validation).
-        elapsed_s: training seconds over this and earlier runs.
-        weights_digest: SHA-256 of every weight and buffer of the models, the same on
-            every rank of a DDP run.
-    """
-
-    run_dir: str
-    step: int
-    max_steps: int
-    interrupted: bool
-    checkpoint: str | None
-    export: str | None
-    metrics: dict[str, float] = field(default_factory=dict)
-    elapsed_s: float = 0.0
-    weights_digest: str = ""
-
-    def describe(self) -> str:
-        """One line for the log."""
-        state = "interrupted at" if self.interrupted else "trained to"
-        shown = ", ".join(
-            f"{key}={self.metrics[key]:.4g}"
-            for key in ("loss/mel", "val/mel_distance", "val/si_sdr", "codebook/usage")
-            if key in self.metrics
-        )
-        text = f"{state} step {self.step}/{self.max_steps} in {self.elapsed_s:.0f} s"
-        text += f" ({shown})" if shown else ""
-        text += f"; export {self.export}" if self.export else ""
-        if self.interrupted:
-            text += f"; continue with --resume --run {self.run_dir}"
-        return text
 
 
 def train(
@@ -167,16 +128,7 @@ def _train(
     until_step: int | None,
 ) -> TrainResult:
     started = time.perf_counter()
-    checkpoints = list_checkpoints(layout)
-    if resume and init_from is not None:
-        raise ConfigError("--resume continues a run and --init-from starts one; give only one")
-    if resume and not checkpoints:
-        raise CheckpointMismatchError(f"{layout.checkpoints_dir}: no checkpoint to resume from")
-    if checkpoints and not resume:
-        raise OutputConflictError(
-            f"{layout.root} already holds checkpoints (last: step {checkpoints[-1][0]}); "
-            "add --resume to continue it, or choose a new run directory"
-        )
+    checkpoints = checkpoints_to_resume(layout, resume, init_from is not None)
 
     # --- models, optimizers, scaler --------------------------------------------------
     torch.manual_seed(config.seed)  # the same initial weights on every rank
@@ -205,29 +157,12 @@ def _train(
     if config.codebook.ema_decay is not None:
         quantizer.decay = config.codebook.ema_decay
 
-    # --- data: held-out validation shards, the training reader ----------------------
-    hop = config.model.hop_length
-    index = ShardIndex.from_catalog(shards, SegmentFilter.from_config(config.data.filters))
-    if index.sample_rate != config.model.sample_rate:
-        raise ConfigError(
-            f"{shards}: shards hold {index.sample_rate} Hz audio, the model codes "
-            f"{config.model.sample_rate} Hz (model.sample_rate); re-ingest or pick a model"
-        )
-    validation_index = None
-    if config.validation.held_out_shards:
-        if config.validation.held_out_shards >= len(index.urls):
-            raise ConfigError(
-                f"validation.held_out_shards is {config.validation.held_out_shards} but "
-                f"{shards} has {len(index.urls)} shard(s) with selected segments; hold out "
-                "fewer, or set validation.held_out_shards=0 (no validation)"
-            )
-        index, validation_index = index.hold_out(
-            config.validation.held_out_shards, seed=config.data.seed
-        )
-    loader = ShardLoader(index, config.data, mode="train", hop_samples=hop)
+    # --- data: the training reader, held-out validation shards ----------------------
+    readers = open_readers(config, shards)
+    loader = readers.train
     k = optim.accumulation_steps
-    crop_frames = loader.crop_length // hop
-    frames_per_step = config.data.batch_size * k * world_size() * crop_frames
+    samples_per_step = config.data.batch_size * k * world_size()
+    frames_per_step = samples_per_step * (loader.crop_length // config.model.hop_length)
 
     # --- resume, or seed a new run --------------------------------------------------
     if resume:
@@ -248,7 +183,24 @@ def _train(
         torch.manual_seed(run_seed)
         np.random.seed(run_seed % 2**32)
         if not quantizer.is_initialized:
-            _initialize_codebook(config, state, index, device, frames_per_step)
+            # k-means on encoder frames of a few batches from a reader seeded apart.
+            reservoir = LatentReservoir(
+                config.codebook.reservoir_size,
+                config.model.encoder.dimension,
+                seed=derive_seed(config.seed, "reservoir", rank()),
+            )
+            with torch.no_grad():
+                for batch in codebook_batches(config, loader.index):
+                    reservoir.add(generator.encoder(batch.wav.to(device)))
+            iters = config.codebook.kmeans_iters
+            initialize_codebook(
+                quantizer,
+                reservoir,
+                iters=config.model.quantizer.kmeans_iters if iters is None else iters,
+                chunk_rows=config.codebook.kmeans_chunk_rows,
+                frames_per_step=frames_per_step,
+                seed=derive_seed(config.seed, "kmeans"),
+            )
     warning = describe_threshold(
         quantizer.threshold_ema_dead_code, frames_per_step, quantizer.codebook_size
     )
@@ -262,22 +214,20 @@ def _train(
         save_config(config, layout.config, "sonotype train")
         metrics_log = MetricsLog(layout, config.logging.tensorboard, state.step if resume else None)
         logger.info(
-            "training on %s, %d rank(s), %s; %d train / %s validation shards; "
+            "training on %s, %d rank(s), %s; %d train / %d validation shards; "
             "%d crops of %d samples per step (%d x %d micro-batches x %d ranks)",
             device,
             world_size(),
             precision_name(dtype),
-            len(index.urls),
-            len(validation_index.urls) if validation_index else 0,
-            config.data.batch_size * k * world_size(),
+            readers.n_train_shards,
+            readers.n_validation_shards,
+            samples_per_step,
             loader.crop_length,
             config.data.batch_size,
             k,
             world_size(),
         )
-    validation_loader = None
-    if validation_index is not None and config.validation.every_steps:
-        validation_loader = ShardLoader(validation_index, config.data, mode="eval", hop_samples=hop)
+    validation_loader = readers.validation
     log_mel = LogMelSpectrogram(config.model.sample_rate).to(device)
     settings = StepSettings(
         weights=config.losses.weights(),
@@ -288,16 +238,16 @@ def _train(
     )
     n_conditions = config.model.backbone.n_conditions
     stop_at = min(until_step or optim.max_steps, optim.max_steps)
-    samples_per_step = config.data.batch_size * k * world_size()
-    batches = _forever(loader)
+    batches = forever(loader)
     logged: dict[str, float] = {}
     last_checkpoint = export = None
     log_time, log_step = time.perf_counter(), state.step
     stop = StopRequest()
 
     # --- the loop --------------------------------------------------------------------
-    with stop, progress_bar(optim.max_steps, "steps", "train") as bar:
-        bar.update(state.step)
+    bar_context = progress_bar(optim.max_steps, "steps", "train")
+    with stop, bar_context if is_main_process() else _SilentBar() as bar:
+        bar.n = bar.last_print_n = state.step  # a resumed run's bar starts where it stopped
         while state.step < stop_at:
             step = state.step
             micro_batches = [next(batches).wav.to(device, non_blocking=True) for _ in range(k)]
@@ -332,7 +282,7 @@ def _train(
 
             if state.step % config.logging.every_steps == 0 or state.step == stop_at:
                 # .item() waits for the device: only at log steps (nanoGPT).
-                values = _mean_over_ranks(terms, device)
+                values = mean_over_ranks(terms, device)
                 now = time.perf_counter()
                 values["lr/generator"] = values["lr/discriminator"] = lr
                 speed = samples_per_step * (state.step - log_step) / max(now - log_time, 1e-9)
@@ -401,71 +351,19 @@ def _train(
     )
 
 
-def _initialize_codebook(
-    config: TrainConfig,
-    state: TrainState,
-    index: ShardIndex,
-    device: torch.device,
-    frames_per_step: int,
-) -> None:
-    """k-means on encoder frames of `codebook.init_batches` batches (a reader seeded apart)."""
-    generator = unwrap(state.generator)
-    reservoir = LatentReservoir(
-        config.codebook.reservoir_size,
-        config.model.encoder.dimension,
-        seed=derive_seed(config.seed, "reservoir", rank()),
-    )
-    reader = config.data.model_copy(update={"seed": derive_seed(config.data.seed, "codebook")})
-    loader = ShardLoader(index, reader, mode="train", hop_samples=config.model.hop_length)
-    with torch.no_grad(), torch.random.fork_rng(devices=[]):
-        for number, batch in enumerate(_forever(loader)):
-            if number == config.codebook.init_batches:
-                break
-            reservoir.add(generator.encoder(batch.wav.to(device)))
-    iters = config.codebook.kmeans_iters
-    initialize_codebook(
-        generator.quantizer,
-        reservoir,
-        iters=config.model.quantizer.kmeans_iters if iters is None else iters,
-        chunk_rows=config.codebook.kmeans_chunk_rows,
-        frames_per_step=frames_per_step,
-        seed=derive_seed(config.seed, "kmeans"),
-    )
+class _SilentBar(contextlib.nullcontext):
+    """What ranks other than 0 get instead of a progress bar."""
 
+    n = last_print_n = 0
 
-def _forever(loader: ShardLoader) -> Iterator[Batch]:
-    """The loader's batches, epoch after epoch. Reading runs under `fork_rng`: a DataLoader
-    draws its base seed from torch's global generator, which would otherwise make a
-    resumed run (a new DataLoader mid-epoch) draw differently from an uninterrupted one."""
-    empty_epochs = 0
-    while empty_epochs < 2:  # one may be empty: a run resumed at the end of an epoch
-        iterator = iter(loader)
-        empty_epochs += 1
-        while True:
-            with torch.random.fork_rng(devices=[]):
-                batch = next(iterator, None)
-            if batch is None:
-                break
-            empty_epochs = 0
-            yield batch
-    raise SonotypeError("the training reader delivered no batch in a whole epoch")
+    def __enter__(self) -> "_SilentBar":
+        return self
 
+    def update(self, n: int = 1) -> None:
+        """Nothing to draw."""
 
-def _mean_over_ranks(terms: dict[str, torch.Tensor], device: torch.device) -> dict[str, float]:
-    keys = sorted(terms)
-    values = torch.stack([terms[key].float().to(device).reshape(()) for key in keys])
-    values = all_reduce_sum(values) / world_size()
-    return dict(zip(keys, values.tolist(), strict=True))
-
-
-def weights_digest(state: TrainState) -> str:
-    """SHA-256 over every weight and buffer of the generator and discriminators."""
-    digest = hashlib.sha256()
-    for module in (unwrap(state.generator), unwrap(state.discriminators)):
-        for key, tensor in module.state_dict().items():
-            digest.update(key.encode("utf-8"))
-            digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
+    def set_postfix_str(self, text: str, refresh: bool = True) -> None:
+        """Nothing to draw."""
 
 
 def _brief(values: dict[str, float]) -> str:

@@ -15,6 +15,7 @@ containers are stored (numpy's and Python's RNG states are converted), so it loa
 `RUN_DIR/checkpoints/step-NNNNNNNN.pt`, written atomically; the last `keep_last` are kept.
 """
 
+import hashlib
 import logging
 import os
 import random
@@ -29,7 +30,7 @@ from torch.optim import Optimizer
 
 from sonotype.config.train import TrainConfig
 from sonotype.contracts import RunLayout
-from sonotype.errors import CheckpointMismatchError
+from sonotype.errors import CheckpointMismatchError, ConfigError, OutputConflictError
 from sonotype.fsio import TEMP_MARKER
 from training.checkpoint import (
     load_state_checked,
@@ -139,6 +140,16 @@ class TrainState:
         return payload["data"][rank]
 
 
+def weights_digest(state: Any) -> str:
+    """SHA-256 over every weight and buffer of `state.generator` and `state.discriminators`."""
+    digest = hashlib.sha256()
+    for module in (unwrap(state.generator), unwrap(state.discriminators)):
+        for key, tensor in module.state_dict().items():
+            digest.update(key.encode("utf-8"))
+            digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 def capture_rng() -> dict[str, Any]:
     """This process's RNG states as tensors and plain data (torch, CUDA, numpy, Python)."""
     keys, position, has_gauss, gauss = np.random.get_state()[1:]
@@ -200,6 +211,29 @@ def list_checkpoints(layout: RunLayout) -> list[tuple[int, str]]:
         if match:
             found.append((int(match.group(1)), os.path.join(layout.checkpoints_dir, name)))
     return sorted(found)
+
+
+def checkpoints_to_resume(
+    layout: RunLayout, resume: bool, init_from: bool
+) -> list[tuple[int, str]]:
+    """The run directory's checkpoints, checked against what the run was asked to do.
+
+    Raises:
+        ConfigError: both resume and init_from.
+        CheckpointMismatchError: resume without a checkpoint.
+        OutputConflictError: checkpoints exist and resume is False.
+    """
+    checkpoints = list_checkpoints(layout)
+    if resume and init_from:
+        raise ConfigError("--resume continues a run and --init-from starts one; give only one")
+    if resume and not checkpoints:
+        raise CheckpointMismatchError(f"{layout.checkpoints_dir}: no checkpoint to resume from")
+    if checkpoints and not resume:
+        raise OutputConflictError(
+            f"{layout.root} already holds checkpoints (last: step {checkpoints[-1][0]}); "
+            "add --resume to continue it, or choose a new run directory"
+        )
+    return checkpoints
 
 
 def write_checkpoint(payload: dict[str, Any], layout: RunLayout, keep_last: int) -> str:

@@ -11,13 +11,16 @@ _EPILOG = """\
 examples:
   sonotype train --config configs/train/tiny.yaml --shards out --run runs/tiny
   sonotype train --config configs/train/tiny.yaml --shards out --run runs/tiny --resume
+  sonotype train --config configs/train/gpu-8gb.yaml --shards out --run runs/g --until-step 5000
   sonotype train --config configs/train/finetune-40.yaml --shards out --run runs/ft \\
       --init-from wavtokenizer_large_unify_600_24k.ckpt --init-config wavtokenizer_40.yaml
-  torchrun --nproc_per_node 2 -m sonotype train --config configs/train/wavtokenizer-40.yaml ...
+  torchrun --standalone --nproc_per_node 2 -m sonotype train \
+      --config configs/train/wavtokenizer-40.yaml --shards out --run runs/w40
 
 The run directory holds checkpoints (full state for exact --resume), an inference
-export loadable by training.load_tokenizer, metrics.jsonl, TensorBoard logs and the
-resolved config. SIGINT/SIGTERM save a checkpoint before exiting.
+export loadable by training.load_tokenizer (export/tokenizer.pt), metrics.jsonl and
+metrics.csv, TensorBoard logs and the resolved config. SIGINT/SIGTERM save a
+checkpoint after the current step and exit with code 0; --resume continues exactly.
 """
 
 
@@ -45,6 +48,12 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
     parser.add_argument(
         "--init-config", metavar="YAML", help="YAML of a published checkpoint given to --init-from"
     )
+    parser.add_argument(
+        "--until-step",
+        type=int,
+        metavar="N",
+        help="stop with a checkpoint at step N (the schedule still ends at optim.max_steps)",
+    )
     add_config_options(parser, "train/tiny.yaml", "optim.max_steps=100")
     parser.set_defaults(handler=run)
 
@@ -61,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         init_from=args.init_from,
         init_config=args.init_config,
+        until_step=args.until_step,
     )
     logger.info("%s", result.describe())
     return 0
