@@ -15,6 +15,7 @@ from sonotype.config.example import ExampleConfig
 from sonotype.config.load import CONFIGS_DIR
 from sonotype.config.model import ModelConfig
 from sonotype.config.reader import ReaderConfig
+from sonotype.config.report import ReportConfig
 from sonotype.errors import ConfigError
 
 _MODELS: dict[str, type[BaseModel]] = {
@@ -22,6 +23,7 @@ _MODELS: dict[str, type[BaseModel]] = {
     "example": ExampleConfig,
     "model": ModelConfig,
     "reader": ReaderConfig,
+    "report": ReportConfig,
 }
 
 
