@@ -9,11 +9,9 @@ the report is what an ecologist opens to see how far the pipeline got.
 import logging
 from collections.abc import Callable
 
-import pyarrow as pa
-
 from analysis.report import embedding_map, gallery, overview, stability, training, when_where
 from analysis.report.assets import Assets
-from analysis.report.context import MissingInputError, ReportContext
+from analysis.report.context import INPUT_ERRORS, MissingInputError, ReportContext
 from analysis.report.page import Section, notice, render_page
 from sonotype.config.report import ReportConfig
 from sonotype.contracts import OutputLayout
@@ -35,9 +33,6 @@ SECTIONS: tuple[tuple[str, str, Builder], ...] = (
 )
 """(anchor, title, builder) of each section, in page order."""
 
-_INPUT_ERRORS = (SonotypeError, OSError, ValueError, KeyError, pa.ArrowException)
-"""What a missing, truncated or malformed input raises (Parquet, JSON, Zarr, audio)."""
-
 
 def build_section(ctx: ReportContext, anchor: str, title: str, builder: Builder) -> Section:
     """One section, or a note saying why it is empty (see the module docstring)."""
@@ -46,7 +41,7 @@ def build_section(ctx: ReportContext, anchor: str, title: str, builder: Builder)
     except MissingInputError as error:
         logger.info("report section %r: %s", title, error)
         return Section(anchor, title, notice(str(error)))
-    except _INPUT_ERRORS as error:
+    except INPUT_ERRORS as error:
         logger.warning("report section %r could not be built: %s", title, error)
         logger.debug("traceback of report section %r", title, exc_info=True)
         text = f"This section could not be built: {type(error).__name__}: {error}"

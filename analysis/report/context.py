@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import pandas as pd
+import pyarrow as pa
 
 from analysis.clusters_io import (
     CONFIG_FILE,
@@ -41,6 +42,10 @@ T = TypeVar("T")
 
 class MissingInputError(SonotypeError):
     """An input of a section does not exist (yet); the section says so and the page goes on."""
+
+
+INPUT_ERRORS = (SonotypeError, OSError, ValueError, KeyError, pa.ArrowException)
+"""What a missing, truncated or malformed input raises (Parquet, JSON, Zarr, audio)."""
 
 
 @dataclass
@@ -73,11 +78,16 @@ class ReportContext:
         return clusters_dir(self.features, self.name)
 
     def _cached(self, key: str, load: Callable[[], T]) -> T:
+        """`load()` once; a broken input is kept as a SonotypeError and raised on each use."""
         if key not in self._cache:
             try:
                 self._cache[key] = (load(), None)
             except SonotypeError as error:
                 self._cache[key] = (None, error)
+            except INPUT_ERRORS as error:
+                wrapped = SonotypeError(f"{type(error).__name__}: {error}")
+                wrapped.__cause__ = error
+                self._cache[key] = (None, wrapped)
         value, error = self._cache[key]
         if error is not None:
             raise error
