@@ -117,7 +117,13 @@ def build(ctx: ReportContext) -> page.Section:
                 else f"segments nearest each centroid; the clip is their middle "
                 f"{ctx.config.clip_s:g} s."
             )
-            + " Spectrograms: time left to right, frequency from 0 Hz at the bottom.",
+            + " Spectrograms: time left to right, frequency from 0 Hz at the bottom. "
+            + (
+                f"Clips are peak-normalised to {ctx.config.clip_peak_dbfs:g} dBFS, so their "
+                "loudness says nothing about the recorded level."
+                if ctx.config.clip_peak_dbfs is not None
+                else "Clips keep their recorded level."
+            ),
             lead=True,
         )
     ]
@@ -146,7 +152,7 @@ def build(ctx: ReportContext) -> page.Section:
     for sonotype in range(k):
         facts = f"{int(sizes[sonotype]):,} {unit} · {sizes[sonotype] / total:.1%} of all"
         if seconds is not None:
-            facts += f" · {seconds[sonotype] / 3600:,.2f} h"
+            facts += f" · {page.duration_text(seconds[sonotype])} of audio"
         lines = [f'<p class="facts">{page.esc(facts)}</p>']
         if sonotype in peak_lines:
             lines.append(f'<p class="facts">{page.esc(peak_lines[sonotype])}</p>')

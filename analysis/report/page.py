@@ -87,6 +87,16 @@ def url(path: str) -> str:
     return quote(path, safe="/")
 
 
+def duration_text(seconds: float) -> str:
+    """A duration in the unit a reader expects: 45 s, 12 min, 3.4 h, 1,234 h."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    hours = seconds / 3600
+    return f"{hours:.1f} h" if hours < 100 else f"{hours:,.0f} h"
+
+
 def notice(text: str, warning: bool = False) -> str:
     """A boxed message: why a part of the page is empty or incomplete."""
     kind = "notice warning" if warning else "notice"

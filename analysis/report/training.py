@@ -35,6 +35,8 @@ GROUPS = (
 )
 """Metric prefixes (one or several) and how the page groups them, in page order."""
 _CONFIG_SHOWN_BYTES = 20000
+_LOG_SCALE_RATIO = 20.0
+"""A positive curve spanning more than this factor gets a logarithmic y axis."""
 
 
 @dataclass
@@ -146,10 +148,15 @@ def _panels(ctx: ReportContext, curves: Curves, title: str, names: list[str]) ->
     figure = new_figure(3.1 * columns, 2.3 * rows)
     for index, name in enumerate(names):
         axes = figure.add_subplot(rows, columns, index + 1)
+        shown: list[float] = []
         for split, style in (("train", "-"), ("val", "o-")):
             if name in curves.series.get(split, {}):
                 steps, values = curves.series[split][name]
                 axes.plot(steps, values, style, markersize=3, linewidth=1.2, label=split)
+                shown.extend(values)
+        if min(shown) > 0 and max(shown) > _LOG_SCALE_RATIO * min(shown):
+            # Losses fall by orders of magnitude early on; a linear axis hides the rest.
+            axes.set_yscale("log")
         axes.set_title(name, fontsize=9)
         axes.tick_params(labelsize=7)
         axes.set_xlabel("step", fontsize=7)

@@ -189,12 +189,14 @@ def _entropy_image(ctx: ReportContext, entropy: pd.DataFrame) -> page.Image:
     figure = new_figure(6.5, 2.8)
     axes = figure.add_subplot()
     for site in sorted(entropy["site"].astype(str).unique()):
-        mine = entropy[entropy["site"].astype(str) == site].sort_values("hour")
-        axes.plot(mine["hour"], mine["entropy_bits"], marker="o", markersize=3, label=site)
+        mine = entropy[entropy["site"].astype(str) == site].set_index("hour")["entropy_bits"]
+        # Hours without audio are gaps in the line, not slopes between their neighbours.
+        by_hour = mine.groupby(level=0).mean().reindex(range(24))
+        axes.plot(range(24), by_hour.to_numpy(), marker="o", markersize=3, label=site)
     axes.set_xticks(range(0, 24, 3))
     axes.set_xlabel(f"hour of day ({ctx.config.timezone})")
     axes.set_ylabel("token entropy (bits)")
-    axes.legend(fontsize=8, frameon=False)
+    axes.legend(fontsize=8, frameon=False, loc="center left", bbox_to_anchor=(1, 0.5))
     return save_figure(ctx.assets, "token-entropy", figure)
 
 
@@ -242,15 +244,17 @@ def build(ctx: ReportContext) -> page.Section:
                 f"(max_heatmap_sonotypes={ctx.config.max_heatmap_sonotypes})."
             )
         )
+    heatmaps = []
     for sonotype in chosen:
         data = heatmap(occurrence, sonotype)
-        parts.append(
+        heatmaps.append(
             page.figure(
                 _heatmap_image(ctx, sonotype, data),
                 f"hour by date heatmap of sonotype {sonotype}",
                 f"Sonotype {sonotype}: colour scale up to {data.cap:.0%}.",
             )
         )
+    parts.append('<div class="figures">' + "".join(heatmaps) + "</div>")
     entropy = tables["token_entropy"]
     if not entropy.empty:
         parts.append(page.heading("Acoustic diversity through the day"))

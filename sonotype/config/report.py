@@ -2,8 +2,10 @@
 
 Every setting that makes the page heavier has a bound here: the page weighs about
 `n_examples × (clip + thumbnail)` plus a fixed number of plot images, whatever the
-size of the dataset. Memory while building it is one block of `block_rows` rows plus
-the `map_sample` rows kept for the 2-D map.
+size of the dataset. A 3 s FLAC clip of a 24 kHz soundscape is about 100 kB and its
+thumbnail 8 kB, so the defaults (at most 64 examples) stay under about 8 MB, and the
+page loads no clip before it is played. Memory while building it is one block of
+`block_rows` rows plus the `map_sample` rows kept for the 2-D map.
 """
 
 from typing import Literal
@@ -20,7 +22,7 @@ class ReportConfig(StrictModel):
         default=3, ge=1, le=20, description="audio examples (nearest the centroid) per sonotype"
     )
     max_examples: int = Field(
-        default=192,
+        default=64,
         ge=1,
         description=(
             "examples on the whole page; with many sonotypes each gets fewer (at least one "

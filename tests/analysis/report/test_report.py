@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 from matplotlib.image import imread
 
 from analysis import load_clustering, write_report
@@ -158,3 +159,18 @@ def test_spectrogram_thumbnails_put_low_frequencies_at_the_bottom():
     brightest_row = int(pixels.astype(float).sum(axis=(1, 2)).argmax())
     # 1 kHz of 4 kHz is a quarter of the way up: row 95 - 1 - 95/4 from the top.
     assert abs(brightest_row - (height - 1 - height / 4)) <= 1.5
+
+
+@pytest.mark.parametrize(
+    ("max_examples", "per_card"), [(8, 2), (3, 0)], ids=["shared-budget", "k-over-budget"]
+)
+def test_the_example_budget_is_shared_by_the_sonotypes(
+    fake_out: FakeOut, tmp_path: Path, max_examples: int, per_card: int
+):
+    out, _ = _copy(fake_out, tmp_path)
+    config = ReportConfig(examples_per_sonotype=3, max_examples=max_examples)
+    gallery = _sections(Path(write_report(str(out), config=config)).read_text())["gallery"]
+    assert gallery.count('class="card"') == K
+    assert gallery.count("<audio") == K * per_card
+    if per_card == 0:
+        assert "k=4 is above max_examples=3" in gallery
