@@ -85,6 +85,9 @@ def write_report(
 
     Returns:
         The path or URL of `index.html`.
+
+    Raises:
+        OSError: the report folder cannot be written.
     """
     layout = OutputLayout(out)
     assets = Assets(layout.report_dir)

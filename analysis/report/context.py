@@ -102,7 +102,7 @@ class ReportContext:
         """
 
         def load() -> FeatureStore:
-            if not exists(join(self.features, "zarr.json")):
+            if not exists(self.features):
                 raise MissingInputError(
                     f"{self.features}: no feature store yet; run `sonotype encode` first"
                 )

@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from analysis.report import page
+from analysis.report.assets import Image
 from analysis.report.context import MissingInputError, ReportContext
 from analysis.report.plots import new_figure, save_figure
 from shards.catalog import read_recordings
@@ -25,6 +26,7 @@ from sonotype.contracts import (
     RECORDING_STATUS_FAILED,
     RECORDING_STATUS_IGNORED,
     RECORDING_STATUS_OK,
+    OutputLayout,
 )
 from sonotype.fsio import exists, join, url_to_fs
 
@@ -97,14 +99,15 @@ def dataset_tables(out: str, timezone: str) -> tuple[pa.Table, pa.Table, str]:
     Raises:
         MissingInputError: there is no segment catalog.
     """
-    layout_dir = join(out, "catalog")
-    hours_path, qc_path = join(layout_dir, HOURS_FILE), join(layout_dir, QC_FILE)
+    layout = OutputLayout(out)
+    hours_path = join(layout.catalog_dir, HOURS_FILE)
+    qc_path = join(layout.catalog_dir, QC_FILE)
     if exists(hours_path) and exists(qc_path):
         fs, path = url_to_fs(hours_path)
         metadata = pq.read_schema(path, filesystem=fs).metadata or {}
         if metadata.get(b"timezone", b"").decode() == timezone:
             return _read(hours_path), _read(qc_path), f"{hours_path} and {qc_path}"
-    segments = join(layout_dir, "segments.parquet")
+    segments = layout.segments
     if not exists(segments):
         raise MissingInputError(f"{segments}: no segment catalog yet; run `sonotype ingest` first")
     hours, qc = compute_shard_stats(out, timezone)
@@ -138,7 +141,7 @@ def hours_text(hours: float) -> str:
     return f"{hours:.1f}" if hours >= 1 else f"{hours:.2g}"
 
 
-def _bar_chart(ctx: ReportContext, name: str, data: Grid, ylabel: str, title: str) -> page.Image:
+def _bar_chart(ctx: ReportContext, name: str, data: Grid, ylabel: str, title: str) -> Image:
     """Stacked bars: one bar per row of `data`, one colour per column."""
     figure = new_figure(max(5.0, 0.55 * len(data.rows) + 3.5), 3.2)
     axes = figure.add_subplot()
@@ -154,7 +157,7 @@ def _bar_chart(ctx: ReportContext, name: str, data: Grid, ylabel: str, title: st
     return save_figure(ctx.assets, name, figure)
 
 
-def _diel_chart(ctx: ReportContext, data: Grid) -> page.Image:
+def _diel_chart(ctx: ReportContext, data: Grid) -> Image:
     figure = new_figure(7.0, 3.0)
     axes = figure.add_subplot()
     for i, site in enumerate(data.rows):

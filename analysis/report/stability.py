@@ -11,6 +11,7 @@ import numpy as np
 
 from analysis.clusters_io import K_SELECTION_FILE
 from analysis.report import page
+from analysis.report.assets import Image
 from analysis.report.context import ReportContext
 from analysis.report.plots import new_figure, save_figure
 from sonotype.fsio import exists, read_parquet
@@ -57,7 +58,7 @@ def size_shares(history: list[dict], k: int) -> tuple[list[int], np.ndarray]:
     return versions, np.asarray(shares).reshape(len(shares), k)
 
 
-def _stability_image(ctx: ReportContext, history: list[dict], k: int) -> page.Image | None:
+def _stability_image(ctx: ReportContext, history: list[dict], k: int) -> Image | None:
     versions, shares = size_shares(history, k)
     updates = [e for e in history if e.get("kind") == "update" and e.get("churn") is not None]
     drift = next((e.get("drift") for e in reversed(history) if e.get("drift")), None)
@@ -95,7 +96,7 @@ def _stability_image(ctx: ReportContext, history: list[dict], k: int) -> page.Im
     return save_figure(ctx.assets, "stability", figure)
 
 
-def _k_selection_image(ctx: ReportContext, k: int) -> page.Image | None:
+def _k_selection_image(ctx: ReportContext, k: int) -> Image | None:
     path = ctx.clustering().stats_path(K_SELECTION_FILE)
     if not exists(path):
         return None

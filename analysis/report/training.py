@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from analysis.report import page
+from analysis.report.assets import Image
 from analysis.report.context import MissingInputError, ReportContext
 from analysis.report.plots import new_figure, save_figure
 from sonotype.contracts import METRIC_SPLIT, METRIC_STEP, RunLayout
@@ -141,7 +142,7 @@ def grouped(curves: Curves) -> list[tuple[str, str, list[str]]]:
     return groups
 
 
-def _panels(ctx: ReportContext, curves: Curves, title: str, names: list[str]) -> page.Image:
+def _panels(ctx: ReportContext, curves: Curves, title: str, names: list[str]) -> Image:
     """Small multiples: one panel per metric, train as a line, val as dots."""
     columns = min(4, len(names))
     rows = math.ceil(len(names) / columns)

@@ -22,9 +22,12 @@ import numpy as np
 import pandas as pd
 from matplotlib import colormaps
 
+from analysis.clusters_io import TOKEN_USAGE_FILE
 from analysis.report import page
+from analysis.report.assets import Image
 from analysis.report.context import MissingInputError, ReportContext
 from analysis.report.plots import new_figure, save_figure
+from sonotype.fsio import exists, read_parquet
 
 _CAP_PERCENTILE = 99.0
 _NO_DATA = "#e4e4e4"
@@ -106,7 +109,7 @@ def _date_ticks(dates: list[pd.Timestamp]) -> tuple[list[int], list[str]]:
     return positions, [dates[p].strftime("%Y-%m-%d") for p in positions]
 
 
-def _heatmap_image(ctx: ReportContext, sonotype: int, data: Heatmap) -> page.Image:
+def _heatmap_image(ctx: ReportContext, sonotype: int, data: Heatmap) -> Image:
     columns = min(4, len(data.sites))
     rows = math.ceil(len(data.sites) / columns)
     panel_width = min(5.0, max(2.4, 0.02 * len(data.dates) + 2.0))
@@ -152,7 +155,7 @@ def _stacked(axes, positions, shares: np.ndarray, colours: list[str], horizontal
         start += shares[:, sonotype]
 
 
-def _composition_image(ctx: ReportContext, occurrence: pd.DataFrame, k: int) -> page.Image:
+def _composition_image(ctx: ReportContext, occurrence: pd.DataFrame, k: int) -> Image:
     sites, shares = composition(occurrence, k)
     colours = ctx.colours()
     figure = new_figure(8.0, max(1.8, 0.45 * len(sites) + 1.2))
@@ -168,7 +171,7 @@ def _composition_image(ctx: ReportContext, occurrence: pd.DataFrame, k: int) -> 
     return save_figure(ctx.assets, "composition-per-site", figure)
 
 
-def _diel_image(ctx: ReportContext, occurrence: pd.DataFrame, k: int) -> page.Image:
+def _diel_image(ctx: ReportContext, occurrence: pd.DataFrame, k: int) -> Image:
     sites = sites_of(occurrence)
     columns = min(3, len(sites))
     rows = math.ceil(len(sites) / columns)
@@ -185,8 +188,8 @@ def _diel_image(ctx: ReportContext, occurrence: pd.DataFrame, k: int) -> page.Im
     return save_figure(ctx.assets, "diel-composition", figure)
 
 
-def _entropy_image(ctx: ReportContext, entropy: pd.DataFrame) -> page.Image:
-    figure = new_figure(6.5, 2.8)
+def _entropy_image(ctx: ReportContext, entropy: pd.DataFrame) -> Image:
+    figure = new_figure(5.4, 2.8)
     axes = figure.add_subplot()
     for site in sorted(entropy["site"].astype(str).unique()):
         mine = entropy[entropy["site"].astype(str) == site].set_index("hour")["entropy_bits"]
@@ -258,12 +261,41 @@ def build(ctx: ReportContext) -> page.Section:
     entropy = tables["token_entropy"]
     if not entropy.empty:
         parts.append(page.heading("Acoustic diversity through the day"))
-        parts.append(
-            page.figure(
-                _entropy_image(ctx, entropy),
-                "token entropy per hour of day and site",
-                "Shannon entropy of the tokenizer's codes per hour: higher means more varied "
-                "sound (more different token types in use).",
-            )
+        figures = page.figure(
+            _entropy_image(ctx, entropy),
+            "token entropy per hour of day and site",
+            "Shannon entropy of the tokenizer's codes per hour: higher means more varied "
+            "sound (more different token types in use).",
         )
+        usage = _usage_figure(ctx)
+        parts.append(f'<div class="figures">{figures}{usage}</div>')
     return page.Section("when-where", "When and where", "".join(parts))
+
+
+def token_ranks(usage: pd.DataFrame) -> np.ndarray:
+    """Frames per token over all sites and hours, most used first (tokens never used left out)."""
+    counts = usage.groupby("token")["n"].sum().to_numpy()
+    return np.sort(counts[counts > 0])[::-1]
+
+
+def _usage_figure(ctx: ReportContext) -> str:
+    """Rank-frequency plot of the codebook over the whole dataset (empty without the table)."""
+    path = ctx.clustering().stats_path(TOKEN_USAGE_FILE)
+    if not exists(path):
+        return ""
+    ranks = token_ranks(read_parquet(path, columns=["token", "n"]).to_pandas())
+    if not len(ranks):
+        return ""
+    size = ctx.store().codebook_size
+    figure = new_figure(4.2, 2.8)
+    axes = figure.add_subplot()
+    axes.loglog(np.arange(1, len(ranks) + 1), ranks / ranks.sum(), marker=".", linewidth=1)
+    axes.set_xlabel("token rank")
+    axes.set_ylabel("share of frames")
+    axes.set_title(f"{len(ranks):,} of {size:,} codes used", fontsize=10)
+    image = save_figure(ctx.assets, "codebook-usage", figure)
+    return page.figure(
+        image,
+        "share of frames per token, by rank",
+        "Codebook usage over the encoded data: a steep curve means few codes carry most frames.",
+    )

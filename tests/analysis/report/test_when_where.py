@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.report.when_where import composition, diel_composition, gaps, heatmap
+from analysis.report.when_where import composition, diel_composition, gaps, heatmap, token_ranks
 
 NAN = np.nan
 
@@ -61,3 +61,15 @@ def test_diel_composition_per_hour_of_one_site(occurrence):
     np.testing.assert_allclose(shares[5], [0.75, 0.25])
     np.testing.assert_allclose(shares[6], [0.0, 1.0])
     assert shares[[h for h in range(24) if h not in (5, 6)]].sum() == 0.0
+
+
+def test_token_ranks_add_up_sites_and_hours():
+    usage = pd.DataFrame(
+        {
+            "site": ["A", "A", "B", "B"],
+            "hour": [1, 2, 1, 1],
+            "token": [7, 7, 3, 9],
+            "n": [2, 3, 4, 1],
+        }
+    )
+    assert token_ranks(usage).tolist() == [5, 4, 1]
