@@ -8,6 +8,7 @@ libsndfile wraps out-of-range values around unless told otherwise.
 
 import contextlib
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ AudioSource = str | Path | BinaryIO
 
 _INT16_SUBTYPES = frozenset({"PCM_16", "PCM_S8", "PCM_U8", "ULAW", "ALAW", "DPCM_8", "DPCM_16"})
 _INT32_SUBTYPES = frozenset({"PCM_24", "PCM_32", "DWVW_24", "ALAC_20", "ALAC_24", "ALAC_32"})
+_SHORT_CHUNK = re.compile(r"^(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
 _INT16_SCALE = np.float32(1 / 32768)
 _INT32_SCALE = np.float32(1 / 2147483648)
 
@@ -116,6 +118,20 @@ def probe(source: AudioSource) -> AudioInfo:
         return AudioInfo(
             sound.samplerate, sound.channels, sound.frames, sound.format, sound.subtype
         )
+
+
+def missing_bytes(sound: sf.SoundFile) -> int:
+    """Bytes of sample data the header declares beyond the end of the file (0: complete).
+
+    libsndfile opens a truncated WAV or AIFF without error and shortens its frame count
+    to what is there; only its header log keeps the declared size, as a line such as
+    `data : 64000 (should be 31978)`.
+
+    Args:
+        sound: an open `soundfile.SoundFile` (see `open_audio`).
+    """
+    match = _SHORT_CHUNK.search(sound.extra_info)
+    return max(0, int(match[1]) - int(match[2])) if match else 0
 
 
 def iter_blocks(

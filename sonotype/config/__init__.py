@@ -11,11 +11,13 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from sonotype.config.example import ExampleConfig
+from sonotype.config.ingest import IngestConfig
 from sonotype.config.load import CONFIGS_DIR
 from sonotype.errors import ConfigError
 
 _MODELS: dict[str, type[BaseModel]] = {
     "example": ExampleConfig,
+    "ingest": IngestConfig,
 }
 
 

@@ -1,0 +1,231 @@
+"""`run_ingest`: discover → scan (skip what is done) → Dask tasks → finish recordings → catalogs.
+
+A recording is finished once all its tasks are: its row is written to the work folder
+(ok with counts, or failed with the first task's reason, its shards removed). The
+catalogs are merged from those rows at the end, and by the next run if this one is
+killed first. Tasks a killed run had finished (their segment rows are on disk) are not
+run again.
+"""
+
+import dataclasses
+import logging
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from ingest import work
+from ingest.consolidate import consolidate, previous_recordings
+from ingest.discover import discover
+from ingest.job import dask_client, run_tasks
+from ingest.plan import TaskSpec
+from ingest.process import TaskResult
+from ingest.records import RecordingRecord, SegmentRecord
+from ingest.saved_config import check_and_save
+from ingest.scan import ScanOutcome, scan_file
+from sonotype.config.ingest import IngestConfig
+from sonotype.config.load import dump_config
+from sonotype.contracts import (
+    RECORDING_STATUS_FAILED,
+    RECORDING_STATUS_IGNORED,
+    RECORDING_STATUS_OK,
+    OutputLayout,
+)
+from sonotype.fsio import glob, join
+from sonotype.progress import track
+
+logger = logging.getLogger(__name__)
+
+_FAILURES_SHOWN = 20
+
+
+@dataclass
+class IngestSummary:
+    """What a run did.
+
+    Attributes:
+        n_found: files found under the inputs.
+        n_ignored: side files among them (recorded, not read).
+        n_skipped: recordings finished by an earlier run with the same fingerprint.
+        n_processed: recordings processed by this run.
+        n_ok: recordings among the inputs that are ok (this run or earlier).
+        n_failed: recordings among the inputs that failed (this run or earlier).
+        n_segments_kept: segments written to shards by this run.
+        n_segments_dropped: segments dropped by the quality checks in this run.
+        drop_reasons: dropped segments per reason, this run.
+        audio_s: seconds of audio processed by this run.
+        wall_s: the run's wall time.
+        failures: (path, reason) of the failed recordings among the inputs.
+    """
+
+    n_found: int = 0
+    n_ignored: int = 0
+    n_skipped: int = 0
+    n_processed: int = 0
+    n_ok: int = 0
+    n_failed: int = 0
+    n_segments_kept: int = 0
+    n_segments_dropped: int = 0
+    drop_reasons: dict[str, int] = field(default_factory=dict)
+    audio_s: float = 0.0
+    wall_s: float = 0.0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+    def describe(self) -> str:
+        """A few lines for the log: counts, drop reasons, speed, and the failures."""
+        speed = self.audio_s / self.wall_s if self.wall_s > 0 else 0.0
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(self.drop_reasons.items())) or "none"
+        lines = [
+            f"ingest: {self.n_found} files found: {self.n_processed} processed, "
+            f"{self.n_skipped} unchanged and skipped, {self.n_ignored} side files ignored",
+            f"recordings: {self.n_ok} ok, {self.n_failed} failed",
+            f"segments this run: {self.n_segments_kept} kept, {self.n_segments_dropped} dropped "
+            f"(reasons: {reasons})",
+            f"audio this run: {self.audio_s / 3600:.2f} h in {self.wall_s:.1f} s "
+            f"({speed:.0f}x realtime)",
+        ]
+        lines += [f"failed: {path}: {reason}" for path, reason in self.failures[:_FAILURES_SHOWN]]
+        if len(self.failures) > _FAILURES_SHOWN:
+            lines.append(f"... and {len(self.failures) - _FAILURES_SHOWN} more failures")
+        return "\n".join(lines)
+
+
+class _Finisher:
+    """Collects task results and finishes each recording once all its tasks are done."""
+
+    def __init__(self, out: str, outcomes: list[ScanOutcome]) -> None:
+        self._out = out
+        self._outcomes = {o.record.recording_id: o for o in outcomes}
+        self._results: dict[str, list[TaskResult]] = {rid: [] for rid in self._outcomes}
+        self.finished: list[RecordingRecord] = []
+        self.drop_reasons: Counter[str] = Counter()
+
+    def add(self, task: TaskSpec, result: TaskResult) -> None:
+        results = self._results[task.recording_id]
+        results.append(result)
+        if len(results) == task.n_parts:
+            self._finish(self._outcomes[task.recording_id], results)
+
+    def _finish(self, outcome: ScanOutcome, results: list[TaskResult]) -> None:
+        record = outcome.record
+        errors = sorted((r.name, r.error) for r in results if r.error is not None)
+        if errors:
+            record = dataclasses.replace(record, status=RECORDING_STATUS_FAILED, error=errors[0][1])
+            remove_outputs(self._out, record)
+        else:
+            for result in results:
+                self.drop_reasons.update(result.drop_reasons)
+            record = dataclasses.replace(
+                record,
+                n_segments_kept=sum(r.n_kept for r in results),
+                n_segments_dropped=sum(r.n_dropped for r in results),
+            )
+        work.write_recording_part(self._out, record)
+        self.finished.append(record)
+
+
+def remove_outputs(out: str, record: RecordingRecord) -> None:
+    """Delete the shards and unmerged task parts of a recording (before redoing or failing it)."""
+    site_dir = join(OutputLayout(out).shards_dir, "*")
+    shards = glob(join(site_dir, f"{record.recording_id}*.tar"))
+    tasks = [
+        url
+        for name, url in work.finished_tasks(out).items()
+        if name.startswith(record.recording_id + "-")
+    ]
+    work.remove(shards + tasks)
+
+
+def _resumed(task: TaskSpec, url: str) -> TaskResult:
+    """The result of a task a killed run finished, from its segment rows on disk."""
+    records: list[SegmentRecord] = work.read_task_part(url)
+    reasons = Counter(r.drop_reason for r in records if r.drop_reason is not None)
+    n_dropped = sum(reasons.values())
+    return TaskResult(
+        task.name, task.recording_id, None, len(records) - n_dropped, n_dropped, dict(reasons)
+    )
+
+
+def _scan(found: list, config: IngestConfig, out: str, redo: bool) -> list[ScanOutcome]:
+    known = previous_recordings(out)
+    known_paths = {r.path: r for r in known.values()}
+    with ThreadPoolExecutor(max_workers=config.job.scan_threads) as pool:
+        outcomes = pool.map(lambda f: scan_file(f, config, known, known_paths, redo), found)
+        return list(track(outcomes, len(found), "files", "scan"))
+
+
+def run_ingest(
+    inputs: list[str],
+    out: str,
+    config: IngestConfig,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    force: bool = False,
+) -> IngestSummary:
+    """Ingest recordings into `OUT/shards/` and `OUT/catalog/`.
+
+    Args:
+        inputs: folders, globs or files, local paths or fsspec URLs.
+        out: the output root (path or URL).
+        config: the ingest settings.
+        workers: worker processes of the local Dask cluster (None: one per core).
+        scheduler: address of a running Dask scheduler to use instead of a local cluster.
+        force: accept output-shaping settings that differ from the output's, and
+            process every recording found again.
+
+    Returns:
+        What the run did. Bad files are counted in `n_failed`, never raised.
+
+    Raises:
+        SonotypeError: an input does not exist, the scheduler cannot be reached, or an
+            existing catalog breaks the contract.
+        OutputConflictError: the output was made with other settings (without `force`).
+    """
+    began = time.perf_counter()
+    logger.debug("ingest config:\n%s", dump_config(config))
+    check_and_save(out, config, force)
+    work.remove_temporaries(OutputLayout(out).shards_dir)
+    work.remove_temporaries(work.work_dir(out))
+    found = discover(inputs, config.discover)
+    outcomes = _scan(found, config, out, redo=force)
+    summary = IngestSummary(n_found=len(found))
+    to_process = [o for o in outcomes if o.tasks]
+    for outcome in outcomes:
+        if not outcome.tasks and not outcome.skipped:
+            work.write_recording_part(out, outcome.record)
+    for outcome in to_process:
+        if outcome.previous is not None:
+            remove_outputs(out, outcome.previous)
+    finisher = _Finisher(out, to_process)
+    finished_tasks = work.finished_tasks(out)
+    pending = []
+    for outcome in to_process:
+        for task in outcome.tasks:
+            if task.name in finished_tasks:
+                finisher.add(task, _resumed(task, finished_tasks[task.name]))
+            else:
+                pending.append(task)
+    if pending:
+        pending.sort(key=lambda t: t.audio_s, reverse=True)
+        with dask_client(workers, scheduler) as client:
+            run_tasks(client, pending, config, out, finisher.add, len(to_process))
+    consolidate(out)
+
+    records = [o.record for o in outcomes if not o.tasks] + finisher.finished
+    summary.n_ignored = sum(found_file.ignore_reason is not None for found_file in found)
+    summary.n_skipped = sum(
+        o.skipped and o.record.status != RECORDING_STATUS_IGNORED for o in outcomes
+    )
+    summary.n_processed = len(to_process)
+    summary.n_ok = sum(r.status == RECORDING_STATUS_OK for r in records)
+    summary.n_failed = sum(r.status == RECORDING_STATUS_FAILED for r in records)
+    summary.failures = sorted(
+        (r.path, r.error or "") for r in records if r.status == RECORDING_STATUS_FAILED
+    )
+    summary.n_segments_kept = sum(r.n_segments_kept or 0 for r in finisher.finished)
+    summary.n_segments_dropped = sum(r.n_segments_dropped or 0 for r in finisher.finished)
+    summary.drop_reasons = dict(finisher.drop_reasons)
+    summary.audio_s = sum(r.duration_s or 0.0 for r in finisher.finished)
+    summary.wall_s = time.perf_counter() - began
+    return summary

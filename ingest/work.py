@@ -1,0 +1,122 @@
+"""Ingest's persisted progress under `OUT/catalog/ingest-work/`, which makes a killed run resumable.
+
+- `tasks/<task name>.parquet`: the segment rows of one finished task, written by the
+  worker once its shard has been renamed into place.
+- `recordings/<recording_id>.parquet`: the row of one finished recording (ok, failed or
+  ignored), written once all its tasks are done.
+
+Each file is written atomically, so it either exists whole or not at all. At the end of
+a run both kinds are merged into the catalogs (`ingest.consolidate`) and removed.
+"""
+
+import logging
+import posixpath
+
+from ingest.records import (
+    RecordingRecord,
+    SegmentRecord,
+    recordings_from_table,
+    recordings_table,
+    segments_table,
+)
+from sonotype.contracts import SEGMENTS_SCHEMA, OutputLayout, check_table
+from sonotype.fsio import TEMP_MARKER, glob, join, read_parquet, url_to_fs, write_parquet_atomic
+
+logger = logging.getLogger(__name__)
+
+_SUFFIX = ".parquet"
+
+
+def work_dir(out: str) -> str:
+    """`OUT/catalog/ingest-work/`."""
+    return join(OutputLayout(out).catalog_dir, "ingest-work")
+
+
+def _tasks_dir(out: str) -> str:
+    return join(work_dir(out), "tasks")
+
+
+def _recordings_dir(out: str) -> str:
+    return join(work_dir(out), "recordings")
+
+
+def task_part_url(out: str, task_name: str) -> str:
+    """Where the segment rows of task `task_name` go."""
+    return join(_tasks_dir(out), task_name + _SUFFIX)
+
+
+def recording_part_url(out: str, recording_id: str) -> str:
+    """Where the row of a finished recording goes."""
+    return join(_recordings_dir(out), recording_id + _SUFFIX)
+
+
+def _stems(directory: str) -> dict[str, str]:
+    """File stem → URL of the finished parts in `directory`."""
+    return {
+        posixpath.basename(url)[: -len(_SUFFIX)]: url
+        for url in glob(join(directory, "*" + _SUFFIX))
+        if TEMP_MARKER not in url
+    }
+
+
+def write_task_part(out: str, task_name: str, records: list[SegmentRecord]) -> None:
+    """Persist the segment rows of a finished task (atomic)."""
+    write_parquet_atomic(segments_table(records), task_part_url(out, task_name))
+
+
+def finished_tasks(out: str) -> dict[str, str]:
+    """Task name → URL of the task parts on disk."""
+    return _stems(_tasks_dir(out))
+
+
+def read_task_part(url: str) -> list[SegmentRecord]:
+    """The segment rows of a task part.
+
+    Raises:
+        SonotypeError: the part does not follow SEGMENTS_SCHEMA.
+    """
+    table = read_parquet(url)
+    check_table(table, SEGMENTS_SCHEMA, url)
+    return [SegmentRecord(**row) for row in table.select(SEGMENTS_SCHEMA.names).to_pylist()]
+
+
+def write_recording_part(out: str, record: RecordingRecord) -> None:
+    """Persist the row of a finished recording (atomic); it marks the recording done."""
+    write_parquet_atomic(recordings_table([record]), recording_part_url(out, record.recording_id))
+
+
+def finished_recordings(out: str) -> dict[str, str]:
+    """Recording id → URL of the recording parts on disk."""
+    return _stems(_recordings_dir(out))
+
+
+def read_recording_parts(out: str) -> list[RecordingRecord]:
+    """Rows of every finished recording not yet merged into the catalog."""
+    records = []
+    for url in finished_recordings(out).values():
+        records.extend(recordings_from_table(read_parquet(url)))
+    return records
+
+
+def remove(urls: list[str]) -> None:
+    """Delete files (those already gone are fine)."""
+    if not urls:
+        return
+    fs, _ = url_to_fs(urls[0])
+    for url in urls:
+        _, path = url_to_fs(url)
+        if fs.exists(path):
+            fs.rm(path)
+
+
+def remove_temporaries(directory: str) -> int:
+    """Delete unfinished writes (`*.tmp-*`) a killed run left under `directory`; how many."""
+    fs, path = url_to_fs(directory)
+    if not fs.exists(path):
+        return 0
+    stale = [name for name in fs.find(path) if TEMP_MARKER in posixpath.basename(name)]
+    for name in stale:
+        fs.rm(name)
+    if stale:
+        logger.info("removed %d unfinished file(s) left by an interrupted run", len(stale))
+    return len(stale)
