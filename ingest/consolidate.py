@@ -1,11 +1,11 @@
-"""Merge the finished work of a run into the recordings and segments catalogs.
+"""Merge a run's recordings and their task parts into the recordings and segments catalogs.
 
 The recordings catalog is small (one row per file) and rewritten whole. The segments
 catalog can hold millions of rows, so it is rewritten by streaming: the old file's
 row groups are copied (minus the recordings this run redid), then the new task parts
-are appended, so memory stays at one row group. Both writes are atomic, and the work
-parts are removed only after both, so a run killed at any point merges again on the
-next run with the same result.
+are appended, so memory stays at one row group. Both writes are atomic, and task parts
+are removed only after both: a run killed before the end leaves parts the next run
+resumes from, one killed after the writes leaves parts the next run just removes.
 """
 
 import logging
@@ -31,21 +31,18 @@ logger = logging.getLogger(__name__)
 _BATCH_ROWS = 65536
 
 
-def previous_recordings(out: str) -> dict[str, RecordingRecord]:
-    """Every recording the output knows: catalog rows, overridden by unmerged finished parts.
+def known_recordings(out: str) -> dict[str, RecordingRecord]:
+    """The rows of the recordings catalog by id ({} when there is none yet).
 
     Raises:
         SonotypeError: the catalog does not follow the contract.
     """
-    known: dict[str, RecordingRecord] = {}
-    if exists(OutputLayout(out).recordings):
-        known.update((r.recording_id, r) for r in recordings_from_table(read_recordings(out)))
-    for record in work.read_recording_parts(out):
-        _replace(known, record)
-    return known
+    if not exists(OutputLayout(out).recordings):
+        return {}
+    return {r.recording_id: r for r in recordings_from_table(read_recordings(out))}
 
 
-def _replace(known: dict[str, RecordingRecord], record: RecordingRecord) -> set[str]:
+def _merge(known: dict[str, RecordingRecord], record: RecordingRecord) -> set[str]:
     """Put `record` in `known`, removing any row of the same file under another id.
 
     Returns:
@@ -61,20 +58,25 @@ def _replace(known: dict[str, RecordingRecord], record: RecordingRecord) -> set[
 
 
 def task_parts_of(record: RecordingRecord, finished: dict[str, str]) -> list[str]:
-    """URLs of the task parts of `record`'s current version, in task order."""
+    """URLs of the task parts of `record`'s current version (fingerprint), in task order."""
     if record.fingerprint is None:
         return []
     prefix = task_prefix(record.recording_id, record.fingerprint)
     return [finished[name] for name in sorted(finished) if name.startswith(prefix)]
 
 
+def _recording_of(task_name: str) -> str:
+    """`<recording_id>-<digest>-pNNNofNNN` → recording_id (ids hold no '-' after the site)."""
+    return task_name.rsplit("-", 2)[0]
+
+
 def _copy_old_segments(writer: pq.ParquetWriter, url: str, replaced: set[str]) -> int:
     fs, path = url_to_fs(url)
     n_rows = 0
+    drop = pa.array(sorted(replaced), pa.string())
     with fs.open(path, "rb") as handle:
         source = pq.ParquetFile(handle)
         check_table(source.schema_arrow.empty_table(), SEGMENTS_SCHEMA, url)
-        drop = pa.array(sorted(replaced), pa.string())
         for batch in source.iter_batches(batch_size=_BATCH_ROWS, columns=SEGMENTS_SCHEMA.names):
             table = pa.Table.from_batches([batch])
             keep = pc.invert(pc.is_in(table.column(RECORDING_ID_COLUMN), value_set=drop))
@@ -84,53 +86,59 @@ def _copy_old_segments(writer: pq.ParquetWriter, url: str, replaced: set[str]) -
     return n_rows
 
 
-def consolidate(out: str) -> int:
-    """Merge finished recordings and their task parts into the catalogs, then remove the parts.
-
-    Args:
-        out: the output root.
-
-    Returns:
-        How many recordings were merged (0: nothing to do, the catalogs are untouched).
-
-    Raises:
-        SonotypeError: an existing catalog or part does not follow the contract.
-    """
+def _write_segments(
+    out: str, new: list[RecordingRecord], replaced: set[str], finished: dict[str, str]
+) -> int:
     layout = OutputLayout(out)
-    parts = work.finished_recordings(out)
-    if not parts:
-        return 0
-    known: dict[str, RecordingRecord] = {}
-    if exists(layout.recordings):
-        known.update((r.recording_id, r) for r in recordings_from_table(read_recordings(out)))
-    new = sorted(
-        (r for url in parts.values() for r in recordings_from_table(read_parquet(url))),
-        key=lambda r: r.recording_id,
-    )
-    replaced: set[str] = set()
-    for record in new:
-        replaced |= _replace(known, record)
-    finished = work.finished_tasks(out)
-    consumed = []
     n_rows = 0
     with atomic_open(layout.segments, "wb") as handle:
         writer = pq.ParquetWriter(handle, SEGMENTS_SCHEMA, compression="zstd")
         if exists(layout.segments):
             n_rows += _copy_old_segments(writer, layout.segments, replaced)
         for record in new:
-            urls = task_parts_of(record, finished)
-            consumed.extend(urls)
             if record.status != RECORDING_STATUS_OK:
                 continue
-            for url in urls:
+            for url in task_parts_of(record, finished):
                 table = read_parquet(url)
                 check_table(table, SEGMENTS_SCHEMA, url)
                 writer.write_table(table.select(SEGMENTS_SCHEMA.names).cast(SEGMENTS_SCHEMA))
                 n_rows += table.num_rows
         writer.close()
-    write_recordings(recordings_table(sorted(known.values(), key=lambda r: r.recording_id)), out)
-    work.remove(consumed + list(parts.values()))
-    logger.info(
-        "catalogs: %d recordings (%d merged now), %d segments", len(known), len(new), n_rows
-    )
-    return len(new)
+    return n_rows
+
+
+def consolidate(out: str, records: list[RecordingRecord]) -> int:
+    """Merge `records` (rows this run finished) and their task parts into the catalogs.
+
+    Task parts of every recording in the merged catalog are removed afterwards; parts
+    of recordings the catalog does not hold yet (a killed run's unfinished work on
+    files not among this run's inputs) are kept for a later run to resume.
+
+    Args:
+        out: the output root.
+        records: recordings finished by this run (ok, failed or ignored), in any order.
+
+    Returns:
+        How many segment rows the catalog holds now (0 if it was left untouched).
+
+    Raises:
+        SonotypeError: an existing catalog or part does not follow the contract.
+    """
+    known = known_recordings(out)
+    finished = work.finished_tasks(out)
+    n_rows = 0
+    if records:
+        new = sorted(records, key=lambda r: r.recording_id)
+        replaced: set[str] = set()
+        for record in new:
+            replaced |= _merge(known, record)
+        n_rows = _write_segments(out, new, replaced, finished)
+        write_recordings(
+            recordings_table(sorted(known.values(), key=lambda r: r.recording_id)), out
+        )
+        logger.info(
+            "catalogs: %d recordings (%d from this run), %d segments", len(known), len(new), n_rows
+        )
+    merged = [url for name, url in finished.items() if _recording_of(name) in known]
+    work.remove(merged)
+    return n_rows

@@ -16,15 +16,15 @@ from types import TracebackType
 import numpy as np
 
 from ingest import work
-from ingest.channels import Stream, plan_streams, source_of, to_streams
+from ingest.channels import Stream, plan_streams, to_streams
 from ingest.decode import iter_source
+from ingest.meter import SourceMeter
 from ingest.plan import TaskSpec, segment_grid
 from ingest.quality import (
     SourceFigures,
     drop_reason,
     level_figures,
     replace_nonfinite,
-    source_figures,
 )
 from ingest.records import SegmentRecord, as_row
 from ingest.resample import RateGrid, StreamResampler
@@ -165,29 +165,29 @@ def _cut(task: TaskSpec, config: IngestConfig, sink: _SegmentSink) -> None:
         return rates.to_input(start), rates.to_input(stop)
 
     outputs = WindowCutter(grid.bounds, task.first_segment, task.stop_segment, output_start)
-    sources = WindowCutter(source_bounds, task.first_segment, task.stop_segment, source_start)
-    resampler = StreamResampler(info.sample_rate, out_rate, len(streams), config.resample.quality)
     may_be_nonfinite = audio.native_dtype(info.subtype) == "float32"
-    pending: dict[int, list[SourceFigures]] = {}
-
-    def measure(window: np.ndarray) -> list[SourceFigures]:
-        return [
-            source_figures(source_of(window, s), info.sample_rate, config.quality, may_be_nonfinite)
-            for s in streams
-        ]
+    meter = SourceMeter(
+        source_bounds,
+        task.first_segment,
+        task.stop_segment,
+        source_start,
+        streams,
+        config.quality,
+        info.sample_rate,
+        may_be_nonfinite,
+    )
+    resampler = StreamResampler(info.sample_rate, out_rate, len(streams), config.resample.quality)
+    measured: dict[int, list[SourceFigures]] = {}
 
     def emit(index: int, window: np.ndarray) -> None:
-        figures = pending.pop(index, None)
-        if figures is None:
-            # Only at the very end: soxr rounds the output length, so the last output
-            # window may complete while its source window ends a frame past the file.
-            figures = measure(sources.rest(source_bounds(index)[0]))
+        # A window's source frames end before its resampled samples do (soxr's delay),
+        # except at the very end, where soxr rounds the output length up.
+        figures = measured.pop(index, None) or meter.figures_so_far(index)
         sink.add(index, grid.bounds(index)[0], window, figures)
 
     block_frames = max(1, round(config.job.block_s * info.sample_rate))
     for block in iter_source(task.url, info, source_start, source_stop, block_frames):
-        for index, window in sources.push(block):
-            pending[index] = measure(window)
+        measured.update(meter.push(block))
         clean = replace_nonfinite(block) if may_be_nonfinite else block
         for index, window in outputs.push(resampler.push(to_streams(clean, streams))):
             emit(index, window)
@@ -205,8 +205,7 @@ def _cut(task: TaskSpec, config: IngestConfig, sink: _SegmentSink) -> None:
     if grid.tail == "pad":
         padding = np.zeros((grid.length - len(window), len(streams)), np.float32)
         window = np.concatenate([window, padding])
-    figures = measure(sources.rest(rates.to_input(tail[0])))
-    sink.add(outputs.next_index, tail[0], window, figures)
+    sink.add(outputs.next_index, tail[0], window, meter.figures_so_far(outputs.next_index))
 
 
 def process_task(task: TaskSpec, config: IngestConfig, out: str) -> TaskResult:

@@ -72,11 +72,31 @@ def level_figures(samples: np.ndarray) -> LevelFigures:
     )
 
 
+def count_clipped(samples: np.ndarray, level: float) -> int:
+    """Number of samples (all channels) with |x| ≥ `level`; NaN never counts."""
+    if samples.size == 0:
+        return 0
+    # Most audio never comes near full scale: two reductions settle it without building
+    # a temporary array of absolute values.
+    if np.max(samples) < level and np.min(samples) > -level:
+        return 0
+    return int(np.count_nonzero(np.abs(samples) >= level))
+
+
 def clipped_fraction(samples: np.ndarray, level: float) -> float:
     """Share of samples `[n]` or `[n, channels]` with |x| ≥ `level` (NaN never counts)."""
-    if samples.size == 0:
-        return 0.0
-    return np.count_nonzero(np.abs(samples) >= level) / samples.size
+    return count_clipped(samples, level) / samples.size if samples.size else 0.0
+
+
+def zero_frames(samples: np.ndarray) -> np.ndarray:
+    """bool `[n]`: which frames of `[n]` or `[n, channels]` are exactly zero on every channel."""
+    if samples.ndim == 1:
+        return samples == 0
+    # Column by column: numpy reduces slowly along a short last axis.
+    zero = samples[:, 0] == 0
+    for channel in range(1, samples.shape[1]):
+        zero &= samples[:, channel] == 0
+    return zero
 
 
 def longest_zero_run(samples: np.ndarray) -> int:
@@ -85,8 +105,7 @@ def longest_zero_run(samples: np.ndarray) -> int:
     Args:
         samples: float `[n]` or `[n, channels]`.
     """
-    zero = samples == 0 if samples.ndim == 1 else ~np.any(samples != 0, axis=1)
-    positions = np.flatnonzero(zero)
+    positions = np.flatnonzero(zero_frames(samples))
     if positions.size == 0:
         return 0
     # Runs break wherever consecutive zero positions are not neighbours.
@@ -111,7 +130,10 @@ def replace_nonfinite(block: np.ndarray) -> np.ndarray:
 def source_figures(
     samples: np.ndarray, sample_rate: int, config: QualityConfig, may_be_nonfinite: bool
 ) -> SourceFigures:
-    """Clipping, digital silence and NaN/Inf of a segment's source samples.
+    """Clipping, digital silence and NaN/Inf of a segment's source samples, all at once.
+
+    Ingest measures streams block by block (`ingest.meter.SourceMeter`), to the same
+    figures as this function gives on the whole window.
 
     Args:
         samples: float `[n]` or `[n, channels]` at the source rate, before any replacement.

@@ -1,10 +1,9 @@
 """`run_ingest`: discover → scan (skip what is done) → Dask tasks → finish recordings → catalogs.
 
-A recording is finished once all its tasks are: its row is written to the work folder
-(ok with counts, or failed with the first task's reason, its shards removed). The
-catalogs are merged from those rows at the end, and by the next run if this one is
-killed first. Tasks a killed run had finished (their segment rows are on disk) are not
-run again.
+A recording is finished once all its tasks are: ok with its segment counts, or failed
+with the first task's reason and its shards removed. The catalogs are merged from the
+finished recordings at the end. A killed run leaves the segment rows of its finished
+tasks on disk; the next run does not run those tasks again.
 """
 
 import dataclasses
@@ -15,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ingest import work
-from ingest.consolidate import consolidate, previous_recordings
+from ingest.consolidate import consolidate, known_recordings
 from ingest.discover import discover
 from ingest.job import dask_client, run_tasks
 from ingest.plan import TaskSpec
@@ -120,7 +119,6 @@ class _Finisher:
                 n_segments_kept=sum(r.n_kept for r in results),
                 n_segments_dropped=sum(r.n_dropped for r in results),
             )
-        work.write_recording_part(self._out, record)
         self.finished.append(record)
 
 
@@ -147,7 +145,7 @@ def _resumed(task: TaskSpec, url: str) -> TaskResult:
 
 
 def _scan(found: list, config: IngestConfig, out: str, redo: bool) -> list[ScanOutcome]:
-    known = previous_recordings(out)
+    known = known_recordings(out)
     known_paths = {r.path: r for r in known.values()}
     with ThreadPoolExecutor(max_workers=config.job.scan_threads) as pool:
         outcomes = pool.map(lambda f: scan_file(f, config, known, known_paths, redo), found)
@@ -191,9 +189,6 @@ def run_ingest(
     outcomes = _scan(found, config, out, redo=force)
     summary = IngestSummary(n_found=len(found))
     to_process = [o for o in outcomes if o.tasks]
-    for outcome in outcomes:
-        if not outcome.tasks and not outcome.skipped:
-            work.write_recording_part(out, outcome.record)
     for outcome in to_process:
         if outcome.previous is not None:
             remove_outputs(out, outcome.previous)
@@ -210,9 +205,11 @@ def run_ingest(
         pending.sort(key=lambda t: t.audio_s, reverse=True)
         with dask_client(workers, scheduler) as client:
             run_tasks(client, pending, config, out, finisher.add, len(to_process))
-    consolidate(out)
-
     records = [o.record for o in outcomes if not o.tasks] + finisher.finished
+    consolidate(
+        out, [o.record for o in outcomes if not o.tasks and not o.skipped] + finisher.finished
+    )
+
     summary.n_ignored = sum(found_file.ignore_reason is not None for found_file in found)
     summary.n_skipped = sum(
         o.skipped and o.record.status != RECORDING_STATUS_IGNORED for o in outcomes

@@ -60,6 +60,9 @@ class SegmentGrid:
 class WindowCutter:
     """Cuts windows out of a stream that arrives in chunks, keeping only what later windows need.
 
+    Chunks are kept as they come and each window is assembled once (a view when it lies
+    inside one chunk), so every sample is copied at most once per window it is in.
+
     Args:
         bounds: window index → (start, stop), in absolute sample positions.
         first: index of the first window to cut.
@@ -71,8 +74,9 @@ class WindowCutter:
         self._bounds = bounds
         self._next = first
         self._stop = stop
-        self._buffer: np.ndarray | None = None
-        self._origin = origin
+        self._chunks: list[np.ndarray] = []
+        self._origin = origin  # absolute position of self._chunks[0][0]
+        self._end = origin
 
     @property
     def done(self) -> bool:
@@ -87,39 +91,48 @@ class WindowCutter:
     @property
     def end(self) -> int:
         """Absolute position just after the last sample pushed."""
-        return self._origin + (0 if self._buffer is None else len(self._buffer))
+        return self._end
 
     def push(self, chunk: np.ndarray) -> list[tuple[int, np.ndarray]]:
         """Add the next chunk `[n, ...]` and return the windows it completes.
 
         Returns:
-            (index, window) pairs in index order; windows are views valid until the
-            next push.
+            (index, window) pairs in index order; a window may be a view of a chunk, so
+            the caller must not modify chunks after pushing them.
         """
-        if self.done:
+        if self.done or len(chunk) == 0:
             return []
-        self._buffer = chunk if self._buffer is None else np.concatenate([self._buffer, chunk])
+        self._chunks.append(chunk)
+        self._end += len(chunk)
         windows = []
         while not self.done:
             start, stop = self._bounds(self._next)
-            if stop > self.end:
+            if stop > self._end:
                 break
-            windows.append((self._next, self._buffer[start - self._origin : stop - self._origin]))
+            windows.append((self._next, self._span(start, stop)))
             self._next += 1
         self._drop_before(self._bounds(self._next)[0])
         return windows
 
     def rest(self, start: int) -> np.ndarray:
         """The samples pushed from absolute position `start` on (for the tail)."""
-        if self._buffer is None:
-            return np.zeros((0,), np.float32)
-        return self._buffer[max(start - self._origin, 0) :]
+        return self._span(max(start, self._origin), self._end)
+
+    def _span(self, start: int, stop: int) -> np.ndarray:
+        """Samples `[start, stop)`, which must lie within what is held."""
+        pieces, position = [], self._origin
+        for chunk in self._chunks:
+            lo, hi = max(start - position, 0), min(stop - position, len(chunk))
+            if lo < hi:
+                pieces.append(chunk[lo:hi])
+            position += len(chunk)
+        if len(pieces) == 1:
+            return pieces[0]
+        if not pieces:
+            return self._chunks[0][:0] if self._chunks else np.zeros((0,), np.float32)
+        return np.concatenate(pieces)
 
     def _drop_before(self, position: int) -> None:
-        """Forget samples before `position`: no later window starts earlier."""
-        if self._buffer is None:
-            return
-        cut = min(max(position - self._origin, 0), len(self._buffer))
-        if cut:
-            self._buffer = self._buffer[cut:]
-            self._origin += cut
+        """Forget chunks that end before `position`: no later window reaches back to them."""
+        while self._chunks and self._origin + len(self._chunks[0]) <= position:
+            self._origin += len(self._chunks.pop(0))

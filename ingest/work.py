@@ -1,24 +1,17 @@
-"""Ingest's persisted progress under `OUT/catalog/ingest-work/`, which makes a killed run resumable.
+"""Ingest's persisted progress, which makes a killed run resumable without redoing work.
 
-- `tasks/<task name>.parquet`: the segment rows of one finished task, written by the
-  worker once its shard has been renamed into place.
-- `recordings/<recording_id>.parquet`: the row of one finished recording (ok, failed or
-  ignored), written once all its tasks are done.
-
-Each file is written atomically, so it either exists whole or not at all. At the end of
-a run both kinds are merged into the catalogs (`ingest.consolidate`) and removed.
+`OUT/catalog/ingest-work/tasks/<task name>.parquet` holds the segment rows of one
+finished task, written atomically by the worker once the task's shard has been renamed
+into place. A run killed at any point leaves only whole parts and whole shards; the
+next run skips the tasks whose part exists and rebuilds their recordings' rows from
+the parts. At the end of a run the parts are merged into the catalogs
+(`ingest.consolidate`) and removed.
 """
 
 import logging
 import posixpath
 
-from ingest.records import (
-    RecordingRecord,
-    SegmentRecord,
-    recordings_from_table,
-    recordings_table,
-    segments_table,
-)
+from ingest.records import SegmentRecord, segments_table
 from sonotype.contracts import SEGMENTS_SCHEMA, OutputLayout, check_table
 from sonotype.fsio import TEMP_MARKER, glob, join, read_parquet, url_to_fs, write_parquet_atomic
 
@@ -36,18 +29,9 @@ def _tasks_dir(out: str) -> str:
     return join(work_dir(out), "tasks")
 
 
-def _recordings_dir(out: str) -> str:
-    return join(work_dir(out), "recordings")
-
-
 def task_part_url(out: str, task_name: str) -> str:
     """Where the segment rows of task `task_name` go."""
     return join(_tasks_dir(out), task_name + _SUFFIX)
-
-
-def recording_part_url(out: str, recording_id: str) -> str:
-    """Where the row of a finished recording goes."""
-    return join(_recordings_dir(out), recording_id + _SUFFIX)
 
 
 def _stems(directory: str) -> dict[str, str]:
@@ -78,24 +62,6 @@ def read_task_part(url: str) -> list[SegmentRecord]:
     table = read_parquet(url)
     check_table(table, SEGMENTS_SCHEMA, url)
     return [SegmentRecord(**row) for row in table.select(SEGMENTS_SCHEMA.names).to_pylist()]
-
-
-def write_recording_part(out: str, record: RecordingRecord) -> None:
-    """Persist the row of a finished recording (atomic); it marks the recording done."""
-    write_parquet_atomic(recordings_table([record]), recording_part_url(out, record.recording_id))
-
-
-def finished_recordings(out: str) -> dict[str, str]:
-    """Recording id → URL of the recording parts on disk."""
-    return _stems(_recordings_dir(out))
-
-
-def read_recording_parts(out: str) -> list[RecordingRecord]:
-    """Rows of every finished recording not yet merged into the catalog."""
-    records = []
-    for url in finished_recordings(out).values():
-        records.extend(recordings_from_table(read_parquet(url)))
-    return records
 
 
 def remove(urls: list[str]) -> None:

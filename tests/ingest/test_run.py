@@ -2,6 +2,7 @@
 
 import dataclasses
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -230,26 +231,32 @@ def test_an_unreachable_scheduler_is_a_clear_error(tmp_path: Path, monkeypatch, 
         _ingest([audio_factory.root], tmp_path / "out", short_config(), "tcp://127.0.0.1:9")
 
 
-def _killed_states(out: Path) -> dict[str, callable]:
-    """Ways a killed run can leave `out`, each applied to a finished output."""
+def _killed_states(out: Path) -> dict[str, Callable[[], None]]:
+    """Ways a killed run can leave `out`, each applied to a finished output whose task
+    parts were kept."""
 
-    def mid_run() -> None:
-        # Killed with two tasks done: no recording rows, no catalogs, one task lost.
-        for url in work.finished_recordings(str(out)).values():
-            Path(url).unlink()
+    def no_catalogs() -> None:
         for name in ("recordings", "segments"):
             (out / f"catalog/{name}.parquet").unlink()
-        lost = sorted(work.finished_tasks(str(out)).values())[-1]
-        Path(lost).unlink()
+
+    def mid_run() -> None:
+        # Killed with some tasks done: no catalogs, the last task neither written nor
+        # recorded.
+        no_catalogs()
+        last = sorted(work.finished_tasks(str(out)).values())[-1]
+        [shard] = {row.shard for row in work.read_task_part(last) if row.shard}
+        (out / "shards" / shard).unlink()
+        Path(last).unlink()
 
     def between_shard_and_rows() -> None:
-        # The shard was renamed into place, its rows were not written yet.
-        mid_run()
+        # One task's shard was renamed into place, its rows not yet written; another
+        # task's shard was being written.
+        no_catalogs()
         Path(sorted(work.finished_tasks(str(out)).values())[0]).unlink()
-        (out / "shards" / "S" / "stale.tar.tmp-0123456789ab").write_bytes(b"partial")
+        (out / "shards" / "S" / "x.tar.tmp-0123456789ab").write_bytes(b"partial")
 
     def after_catalogs_before_cleanup() -> None:
-        # Catalogs written; the parts they came from still on disk: nothing to redo.
+        # Catalogs written, the task parts they came from still on disk.
         pass
 
     return {

@@ -1,0 +1,1 @@
+"""Reproducible performance harness; results are recorded in benchmarks/RESULTS.md."""

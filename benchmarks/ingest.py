@@ -1,0 +1,240 @@
+"""Ingest throughput side by side with ffmpeg on the same files and cores, and memory on long files.
+
+    python -m benchmarks.ingest                      # 2 workers, the default example corpus
+    python -m benchmarks.ingest --workers 4 --repeats 3 --long-hours 0.25 1 2 --write-results
+
+Throughput: `sonotype ingest` (decode, channel mix, soxr resampling to 24 kHz, 10 s
+segments, quality checks, FLAC encoding, WebDataset shards, catalogs) against ffmpeg
+converting the same files to 24 kHz mono FLAC, one ffmpeg process per file, N at a time,
+on the same N cores. Both are timed end to end as a user runs them (process and cluster
+start included); the best of `--repeats` alternating runs is kept, since the machine may
+be shared. Memory: `sonotype ingest` on single noise files of growing length, read as one
+task (`job.max_task_s` raised) so that a worker streams the whole file.
+"""
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.measure import MIB, Measurement, run_measured
+from sonotype.config.example import ExampleConfig
+from sonotype.example import write_example
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / "benchmarks" / "work" / "ingest"
+RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+FFMPEG = "/usr/bin/ffmpeg"
+SECTION = "## Ingest"
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """One tool on the corpus."""
+
+    name: str
+    measurement: Measurement
+    audio_s: float
+    cores: int
+
+    @property
+    def per_core(self) -> float:
+        """Seconds of audio per wall second per core."""
+        return self.audio_s / self.measurement.wall_s / self.cores
+
+    @property
+    def per_cpu_second(self) -> float:
+        """Seconds of audio per CPU second (less sensitive to other load on the machine)."""
+        return self.audio_s / self.measurement.cpu_s
+
+
+def _sonotype(inputs: Path, out: Path, workers: int, *overrides: str) -> list[str]:
+    sets = [item for override in overrides for item in ("--set", override)]
+    return [
+        sys.executable, "-m", "sonotype", "-q", "ingest", str(inputs),
+        "--out", str(out), "--workers", str(workers), *sets,
+    ]  # fmt: skip
+
+
+def _ffmpeg_batch(out: Path, workers: int) -> list[str]:
+    """xargs runs one ffmpeg per file (names on stdin, NUL-separated), `workers` at a time."""
+    script = (
+        f'exec {FFMPEG} -nostdin -v error -y -threads 1 -i "$1" '
+        '-ac 1 -ar 24000 -c:a flac "$0/$(basename "$1").flac"'
+    )
+    return ["xargs", "-0", "-P", str(workers), "-n", "1", "sh", "-c", script, str(out)]
+
+
+def _fresh(path: Path) -> Path:
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def compare(workers: int, repeats: int) -> tuple[Throughput, Throughput, int]:
+    """Best-of-`repeats` throughput of sonotype and ffmpeg on the default example corpus.
+
+    Returns:
+        (sonotype, ffmpeg, number of files).
+    """
+    corpus = WORK / "example"
+    summary = write_example(ExampleConfig(), str(corpus), workers=workers)
+    files = [corpus / relative for relative in summary.audio_files]
+    names = b"\0".join(str(f).encode() for f in files)
+    env = {**os.environ, "SONOTYPE_PROGRESS": "0"}
+    ours: list[Measurement] = []
+    theirs: list[Measurement] = []
+    for _ in range(repeats):
+        out = _fresh(WORK / "out-sonotype")
+        shutil.rmtree(out)
+        ours.append(run_measured(_sonotype(corpus, out, workers), cwd=ROOT, env=env))
+        flac = _fresh(WORK / "out-ffmpeg")
+        theirs.append(run_measured(_ffmpeg_batch(flac, workers), stdin_data=names))
+    best_ours = min(ours, key=lambda m: m.wall_s)
+    best_theirs = min(theirs, key=lambda m: m.wall_s)
+    return (
+        Throughput("sonotype ingest", best_ours, summary.audio_s, workers),
+        Throughput("ffmpeg → 24 kHz mono FLAC", best_theirs, summary.audio_s, workers),
+        len(files),
+    )
+
+
+def _noise_file(hours: float) -> Path:
+    """A 48 kHz mono 16-bit WAV of noise lasting `hours` (made once, by ffmpeg)."""
+    path = WORK / "long" / f"SITE/{hours:g}h/20240101_000000.wav"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        source = f"anoisesrc=duration={hours * 3600:g}:sample_rate=48000:amplitude=0.1:seed=1"
+        subprocess.run(
+            [FFMPEG, "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", source,
+             "-ac", "1", "-c:a", "pcm_s16le", str(path)],
+            check=True,
+        )  # fmt: skip
+    return path
+
+
+def long_files(hours: list[float]) -> list[tuple[float, Measurement]]:
+    """Peak memory of one worker streaming single files of each length as one task."""
+    env = {**os.environ, "SONOTYPE_PROGRESS": "0"}
+    results = []
+    for length in hours:
+        folder = _noise_file(length).parent
+        out = WORK / "out-long"
+        shutil.rmtree(out, ignore_errors=True)
+        command = _sonotype(folder, out, 1, "job.max_task_s=1000000")
+        results.append((length, run_measured(command, cwd=ROOT, env=env)))
+        shutil.rmtree(out)
+    return results
+
+
+def import_floor() -> Measurement:
+    """Memory of a process that only imported what an ingest worker imports."""
+    code = "import ingest.process, time; time.sleep(1.0)"
+    return run_measured([sys.executable, "-c", code], cwd=ROOT)
+
+
+def _cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+def report(
+    ours: Throughput,
+    theirs: Throughput,
+    n_files: int,
+    long: list[tuple[float, Measurement]],
+    floor: Measurement,
+    command: str,
+) -> str:
+    """The results as the Markdown section of RESULTS.md."""
+    memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / (1 << 30)
+    lines = [
+        SECTION,
+        "",
+        f"Machine: {os.cpu_count()} cores ({_cpu_model()}), {memory_gib:.0f} GiB, no GPU; "
+        "shared with other work while measured, so wall times are best of the repeats.",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Corpus: the default example deployment, {n_files} files, "
+        f"{ours.audio_s / 3600:.2f} h of audio (48 kHz mono WAV, 44.1 kHz stereo WAV, "
+        "44.1 kHz mono FLAC; 120 s files). ffmpeg: one `ffmpeg -threads 1 -ac 1 -ar 24000 "
+        f"-c:a flac` per file, {ours.cores} at a time. sonotype: `sonotype ingest --workers "
+        f"{ours.cores}` (Dask local cluster start, scan, resample, QC, segments, FLAC, "
+        "shards and catalogs all included).",
+        "",
+        "| tool | wall s | × realtime per core | × realtime per CPU-s | CPU s | peak RSS, tree | "
+        "peak RSS, one process |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for tool in (ours, theirs):
+        m = tool.measurement
+        lines.append(
+            f"| {tool.name} | {m.wall_s:.2f} | {tool.per_core:.0f} | {tool.per_cpu_second:.0f} "
+            f"| {m.cpu_s:.2f} | {m.peak_tree_rss / MIB:.0f} MiB | "
+            f"{m.peak_process_rss / MIB:.0f} MiB |"
+        )
+    lines += [
+        "",
+        f"Ratio sonotype / ffmpeg, × realtime per core: **{ours.per_core / theirs.per_core:.2f}** "
+        f"(per CPU-second: {ours.per_cpu_second / theirs.per_cpu_second:.2f}).",
+        "",
+        "Memory on long files (48 kHz mono noise, one worker streaming the whole file as one "
+        "task, 4 s blocks):",
+        "",
+        "| file | wall s | × realtime | peak RSS, one process | peak RSS, tree |",
+        "|---|---|---|---|---|",
+    ]
+    for hours, m in long:
+        lines.append(
+            f"| {hours:g} h | {m.wall_s:.1f} | {hours * 3600 / m.wall_s:.0f} | "
+            f"{m.peak_process_rss / MIB:.0f} MiB | {m.peak_tree_rss / MIB:.0f} MiB |"
+        )
+    lines += [
+        "",
+        f"A process that has only imported what a worker imports holds "
+        f"{floor.peak_process_rss / MIB:.0f} MiB: webdataset imports torch when it is "
+        "installed, and shards.writer imports webdataset.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_section(text: str, path: Path = RESULTS) -> None:
+    """Replace (or add) the `## Ingest` section of RESULTS.md, leaving other sections alone."""
+    existing = path.read_text() if path.exists() else "# Benchmark results\n\n"
+    start = existing.find(SECTION + "\n")
+    if start < 0:
+        updated = existing.rstrip("\n") + "\n\n" + text
+    else:
+        following = existing.find("\n## ", start + len(SECTION))
+        end = len(existing) if following < 0 else following + 1
+        updated = existing[:start] + text + ("\n" + existing[end:] if following >= 0 else "")
+    path.write_text(updated.rstrip("\n") + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.ingest", description=__doc__)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--long-hours", type=float, nargs="*", default=[0.25, 1.0, 2.0])
+    parser.add_argument("--write-results", action="store_true", help="update RESULTS.md")
+    args = parser.parse_args(argv)
+    ours, theirs, n_files = compare(args.workers, args.repeats)
+    long = long_files(args.long_hours)
+    floor = import_floor()
+    command = "python -m benchmarks.ingest " + " ".join(argv if argv is not None else sys.argv[1:])
+    text = report(ours, theirs, n_files, long, floor, command.strip())
+    print(text)
+    if args.write_results:
+        write_section(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
