@@ -1,15 +1,17 @@
 """Ingest throughput side by side with ffmpeg on the same files and cores, and memory on long files.
 
-    python -m benchmarks.ingest                      # 2 workers, the default example corpus
-    python -m benchmarks.ingest --workers 4 --repeats 3 --long-hours 0.25 1 2 --write-results
+    python -m benchmarks.ingest                      # one worker per core, 3 repeats
+    python -m benchmarks.ingest --workers 2 --repeats 3 --long-hours 0.25 1 2 --write-results
 
 Throughput: `sonotype ingest` (decode, channel mix, soxr resampling to 24 kHz, 10 s
 segments, quality checks, FLAC encoding, WebDataset shards, catalogs) against ffmpeg
 converting the same files to 24 kHz mono FLAC, one ffmpeg process per file, N at a time,
-on the same N cores. Both are timed end to end as a user runs them (process and cluster
-start included); the best of `--repeats` alternating runs is kept, since the machine may
-be shared. Memory: `sonotype ingest` on single noise files of growing length, read as one
-task (`job.max_task_s` raised) so that a worker streams the whole file.
+on the same N cores, on two synthetic corpora (`sonotype example`): the default one
+(120 s files) and one of 10 min files. Both tools are timed end to end as a user runs
+them (process and cluster start included); the best of `--repeats` alternating runs is
+kept, since the machine may be shared. Memory: `sonotype ingest` on single noise files
+of growing length, read as one task (`job.max_task_s` raised) so that a worker streams
+the whole file.
 """
 
 import argparse
@@ -22,6 +24,7 @@ from pathlib import Path
 
 from benchmarks.measure import MIB, Measurement, run_measured
 from sonotype.config.example import ExampleConfig
+from sonotype.config.load import load_config
 from sonotype.example import write_example
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,9 +34,16 @@ FFMPEG = "/usr/bin/ffmpeg"
 SECTION = "## Ingest"
 
 
+CORPORA = {
+    "120 s files": [],
+    "10 min files": ["file_s=600", "days_per_year=1", "sessions=['05:45', '14:30']"],
+}
+"""Example deployments (overrides of the default example config) to measure on."""
+
+
 @dataclass(frozen=True)
 class Throughput:
-    """One tool on the corpus."""
+    """One tool on a corpus."""
 
     name: str
     measurement: Measurement
@@ -74,14 +84,21 @@ def _fresh(path: Path) -> Path:
     return path
 
 
-def compare(workers: int, repeats: int) -> tuple[Throughput, Throughput, int]:
-    """Best-of-`repeats` throughput of sonotype and ffmpeg on the default example corpus.
+@dataclass(frozen=True)
+class Comparison:
+    """sonotype and ffmpeg on one corpus."""
 
-    Returns:
-        (sonotype, ffmpeg, number of files).
-    """
-    corpus = WORK / "example"
-    summary = write_example(ExampleConfig(), str(corpus), workers=workers)
+    corpus: str
+    n_files: int
+    ours: Throughput
+    theirs: Throughput
+
+
+def compare(name: str, overrides: list[str], workers: int, repeats: int) -> Comparison:
+    """Best-of-`repeats` throughput of sonotype and ffmpeg on one example corpus."""
+    corpus = WORK / ("example-" + name.replace(" ", "-"))
+    config = load_config(ExampleConfig, None, overrides)
+    summary = write_example(config, str(corpus), workers=workers)
     files = [corpus / relative for relative in summary.audio_files]
     names = b"\0".join(str(f).encode() for f in files)
     env = {**os.environ, "SONOTYPE_PROGRESS": "0"}
@@ -95,10 +112,11 @@ def compare(workers: int, repeats: int) -> tuple[Throughput, Throughput, int]:
         theirs.append(run_measured(_ffmpeg_batch(flac, workers), stdin_data=names))
     best_ours = min(ours, key=lambda m: m.wall_s)
     best_theirs = min(theirs, key=lambda m: m.wall_s)
-    return (
+    return Comparison(
+        name,
+        len(files),
         Throughput("sonotype ingest", best_ours, summary.audio_s, workers),
         Throughput("ffmpeg → 24 kHz mono FLAC", best_theirs, summary.audio_s, workers),
-        len(files),
     )
 
 
@@ -144,45 +162,54 @@ def _cpu_model() -> str:
 
 
 def report(
-    ours: Throughput,
-    theirs: Throughput,
-    n_files: int,
+    comparisons: list[Comparison],
     long: list[tuple[float, Measurement]],
     floor: Measurement,
     command: str,
 ) -> str:
     """The results as the Markdown section of RESULTS.md."""
     memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / (1 << 30)
+    cores = comparisons[0].ours.cores
     lines = [
         SECTION,
         "",
         f"Machine: {os.cpu_count()} cores ({_cpu_model()}), {memory_gib:.0f} GiB, no GPU; "
-        "shared with other work while measured, so wall times are best of the repeats.",
+        "shared with other work while measured, so wall times are the best of the repeats "
+        "and CPU-seconds are shown too.",
         "",
         f"Command: `{command}`",
         "",
-        f"Corpus: the default example deployment, {n_files} files, "
-        f"{ours.audio_s / 3600:.2f} h of audio (48 kHz mono WAV, 44.1 kHz stereo WAV, "
-        "44.1 kHz mono FLAC; 120 s files). ffmpeg: one `ffmpeg -threads 1 -ac 1 -ar 24000 "
-        f"-c:a flac` per file, {ours.cores} at a time. sonotype: `sonotype ingest --workers "
-        f"{ours.cores}` (Dask local cluster start, scan, resample, QC, segments, FLAC, "
-        "shards and catalogs all included).",
+        "Corpora: the synthetic example deployment (`sonotype example`: 48 kHz mono WAV, "
+        "44.1 kHz stereo WAV, 44.1 kHz mono FLAC in equal parts). ffmpeg: one `ffmpeg "
+        f"-threads 1 -ac 1 -ar 24000 -c:a flac` per file, {cores} at a time. sonotype: "
+        f"`sonotype ingest --workers {cores}` with the default config (Dask local cluster "
+        "start, scan, soxr HQ resampling, QC, 10 s segments, FLAC, shards and catalogs all "
+        "included).",
         "",
-        "| tool | wall s | × realtime per core | × realtime per CPU-s | CPU s | peak RSS, tree | "
-        "peak RSS, one process |",
-        "|---|---|---|---|---|---|---|",
+        "| corpus | tool | wall s | × realtime per core | × realtime per CPU-s | CPU s "
+        "| peak RSS, tree | peak RSS, one process |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for tool in (ours, theirs):
-        m = tool.measurement
+    for comparison in comparisons:
+        hours = comparison.ours.audio_s / 3600
+        label = f"{comparison.corpus} ({comparison.n_files} files, {hours:.2f} h)"
+        for tool in (comparison.ours, comparison.theirs):
+            m = tool.measurement
+            lines.append(
+                f"| {label} | {tool.name} | {m.wall_s:.2f} | {tool.per_core:.0f} "
+                f"| {tool.per_cpu_second:.0f} | {m.cpu_s:.2f} | {m.peak_tree_rss / MIB:.0f} MiB "
+                f"| {m.peak_process_rss / MIB:.0f} MiB |"
+            )
+    lines.append("")
+    for comparison in comparisons:
+        ours, theirs = comparison.ours, comparison.theirs
+        wall_ratio = ours.per_core / theirs.per_core
+        cpu_ratio = ours.per_cpu_second / theirs.per_cpu_second
         lines.append(
-            f"| {tool.name} | {m.wall_s:.2f} | {tool.per_core:.0f} | {tool.per_cpu_second:.0f} "
-            f"| {m.cpu_s:.2f} | {m.peak_tree_rss / MIB:.0f} MiB | "
-            f"{m.peak_process_rss / MIB:.0f} MiB |"
+            f"Ratio sonotype / ffmpeg, {comparison.corpus}: **{wall_ratio:.2f}** per core "
+            f"(wall), {cpu_ratio:.2f} per CPU-second."
         )
     lines += [
-        "",
-        f"Ratio sonotype / ffmpeg, × realtime per core: **{ours.per_core / theirs.per_core:.2f}** "
-        f"(per CPU-second: {ours.per_cpu_second / theirs.per_cpu_second:.2f}).",
         "",
         "Memory on long files (48 kHz mono noise, one worker streaming the whole file as one "
         "task, 4 s blocks):",
@@ -198,8 +225,7 @@ def report(
     lines += [
         "",
         f"A process that has only imported what a worker imports holds "
-        f"{floor.peak_process_rss / MIB:.0f} MiB: webdataset imports torch when it is "
-        "installed, and shards.writer imports webdataset.",
+        f"{floor.peak_process_rss / MIB:.0f} MiB.",
         "",
     ]
     return "\n".join(lines)
@@ -225,11 +251,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--long-hours", type=float, nargs="*", default=[0.25, 1.0, 2.0])
     parser.add_argument("--write-results", action="store_true", help="update RESULTS.md")
     args = parser.parse_args(argv)
-    ours, theirs, n_files = compare(args.workers, args.repeats)
+    comparisons = [
+        compare(name, overrides, args.workers, args.repeats) for name, overrides in CORPORA.items()
+    ]
     long = long_files(args.long_hours)
     floor = import_floor()
     command = "python -m benchmarks.ingest " + " ".join(argv if argv is not None else sys.argv[1:])
-    text = report(ours, theirs, n_files, long, floor, command.strip())
+    text = report(comparisons, long, floor, command.strip())
     print(text)
     if args.write_results:
         write_section(text)

@@ -4,7 +4,8 @@ Clipping, digital silence and NaN/Inf are facts about the source samples, so the
 measured before resampling. Rather than assembling each segment's source samples (a
 copy of every window), each block is measured where it overlaps a window and the counts
 are added up per window: clipped samples, non-finite samples, and runs of exact zeros,
-which are carried across block edges.
+which are carried across block edges. Zero runs are looked for on every k-th frame
+first, so ordinary audio costs little more than the clipping check.
 """
 
 from dataclasses import dataclass, field
@@ -12,9 +13,24 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ingest.channels import Stream, source_of
-from ingest.quality import SourceFigures, count_clipped, count_nonfinite, zero_frames
+from ingest.quality import (
+    SourceFigures,
+    count_clipped,
+    count_nonfinite,
+    longest_zero_run,
+    zero_frames,
+)
 from ingest.segment import Bounds
 from sonotype.config.ingest import QualityConfig
+
+
+def _leading_zeros(samples: np.ndarray, stride: int) -> int:
+    """How many frames at the start of `samples` are exactly zero, looking at every
+    `stride`-th frame first so that ordinary audio costs a handful of comparisons."""
+    sparse = zero_frames(samples[::stride])
+    bound = len(samples) if sparse.all() else int(np.argmax(~sparse)) * stride + 1
+    head = zero_frames(samples[:bound])
+    return bound if head.all() else int(np.argmax(~head))
 
 
 @dataclass
@@ -25,34 +41,35 @@ class _Tally:
     n_clipped: int = 0
     n_nonfinite: int = 0
     run: int = 0  # exact-zero frames at the end of what was seen so far
-    longest_run: int = 0
+    has_silence: bool = False
 
-    def add(self, samples: np.ndarray, level: float, check_nonfinite: bool) -> None:
+    def add(self, samples: np.ndarray, level: float, check_nonfinite: bool, min_run: int) -> None:
         self.n_samples += samples.size
         self.n_clipped += count_clipped(samples, level)
         if check_nonfinite:
             self.n_nonfinite += count_nonfinite(samples)
-        self._add_zero_runs(zero_frames(samples))
+        if len(samples):
+            self._add_zero_runs(samples, min_run)
 
-    def _add_zero_runs(self, zero: np.ndarray) -> None:
-        positions = np.flatnonzero(zero)
-        if positions.size == 0:
-            self.run = 0
+    def _add_zero_runs(self, samples: np.ndarray, min_run: int) -> None:
+        # A run of at least min_run zeros holds two neighbouring multiples of `stride`,
+        # so looking at every stride-th frame finds every candidate run inside the slice.
+        stride = max(1, min_run // 2)
+        lead = _leading_zeros(samples, stride)
+        if lead == len(samples):
+            self.run += lead
+            self.has_silence |= self.run >= min_run
             return
-        # Runs break wherever consecutive zero positions are not neighbours.
-        breaks = np.flatnonzero(np.diff(positions) != 1)
-        starts = positions[np.concatenate([[0], breaks + 1])]
-        ends = positions[np.concatenate([breaks, [positions.size - 1]])] + 1
-        lengths = ends - starts
-        if starts[0] == 0:
-            lengths[0] += self.run  # the run the previous block ended with goes on
-        self.longest_run = max(self.longest_run, int(lengths.max()))
-        self.run = int(lengths[-1]) if ends[-1] == len(zero) else 0
+        self.has_silence |= self.run + lead >= min_run  # the run the last slice ended with
+        sparse = zero_frames(samples[::stride])
+        if not self.has_silence and np.any(sparse[:-1] & sparse[1:]):
+            self.has_silence = longest_zero_run(samples) >= min_run
+        self.run = _leading_zeros(samples[::-1], stride)
 
-    def figures(self, min_run: int) -> SourceFigures:
+    def figures(self) -> SourceFigures:
         return SourceFigures(
             clipped_fraction=self.n_clipped / self.n_samples if self.n_samples else 0.0,
-            is_silent=self.longest_run >= min_run,
+            is_silent=self.has_silence,
             has_nonfinite=self.n_nonfinite > 0,
         )
 
@@ -120,7 +137,9 @@ class SourceMeter:
             if lo < hi:
                 part = block[lo:hi]
                 for stream, tally in zip(self._streams, window.tallies, strict=True):
-                    tally.add(source_of(part, stream), self._level, self._check_nonfinite)
+                    tally.add(
+                        source_of(part, stream), self._level, self._check_nonfinite, self._min_run
+                    )
             if window.stop <= end:
                 completed.append((index, self._figures(self._open.pop(index))))
         return completed
@@ -129,8 +148,8 @@ class SourceMeter:
         """Figures of window `index` from the samples seen (a window the stream ended inside)."""
         window = self._open.pop(index, None)
         if window is None:
-            return [_Tally().figures(self._min_run) for _ in self._streams]
+            return [_Tally().figures() for _ in self._streams]
         return self._figures(window)
 
     def _figures(self, window: _Window) -> list[SourceFigures]:
-        return [tally.figures(self._min_run) for tally in window.tallies]
+        return [tally.figures() for tally in window.tallies]

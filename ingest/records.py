@@ -76,8 +76,8 @@ RECORDING_ID_COLUMN: Final = dataclasses.fields(SegmentRecord)[1].name
 
 
 def as_row(record: RecordingRecord | SegmentRecord) -> dict[str, Any]:
-    """The record as a column → value mapping."""
-    return dataclasses.asdict(record)
+    """The record as a column → value mapping (values are scalars: no deep copy needed)."""
+    return {field.name: getattr(record, field.name) for field in dataclasses.fields(record)}
 
 
 def recordings_table(records: Iterable[RecordingRecord]) -> pa.Table:

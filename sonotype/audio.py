@@ -74,8 +74,11 @@ def to_float32(samples: np.ndarray) -> np.ndarray:
 
 def float_to_int16(samples: np.ndarray) -> np.ndarray:
     """Quantise float samples to int16 with rounding and clipping (no wrap-around)."""
-    scaled = np.rint(np.asarray(samples, dtype=np.float32) * 32768.0)
-    return np.clip(scaled, -32768, 32767).astype(np.int16)
+    scaled = np.asarray(samples, dtype=np.float32) * np.float32(32768.0)
+    # In place: this runs on every stored segment, and temporaries cost as much as the math.
+    np.rint(scaled, out=scaled)
+    np.clip(scaled, -32768, 32767, out=scaled)
+    return scaled.astype(np.int16)
 
 
 def float_to_int32(samples: np.ndarray) -> np.ndarray:

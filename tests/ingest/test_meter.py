@@ -68,3 +68,23 @@ def test_a_window_the_stream_ends_inside_is_measured_from_what_was_seen():
     [tail] = meter.figures_so_far(1)
     assert tail.clipped_fraction == 1.0
     assert meter.figures_so_far(2)[0].clipped_fraction == 0.0
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_zero_runs_near_the_threshold_across_block_edges(seed: int):
+    # Runs of 45–55 frames (the threshold is 50) at random places, blocks of random size.
+    rng = np.random.default_rng(seed)
+    samples = (0.3 * rng.standard_normal((1000, 1))).astype(np.float32) + 0.5
+    for _ in range(4):
+        start = int(rng.integers(0, 950))
+        samples[start : start + int(rng.integers(45, 56))] = 0.0
+    grid = SegmentGrid(length=200, hop=200, tail="keep", min_tail=1)
+    meter = SourceMeter(grid.bounds, 0, None, 0, [Stream(0, 0)], CONFIG, RATE, False)
+    got, position = {}, 0
+    while position < len(samples):
+        size = int(rng.integers(1, 120))
+        got.update(meter.push(samples[position : position + size]))
+        position += size
+    for index, [figures] in got.items():
+        window = samples[slice(*grid.bounds(index)), 0]
+        assert figures.is_silent == source_figures(window, RATE, CONFIG, False).is_silent

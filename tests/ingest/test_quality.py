@@ -17,6 +17,7 @@ from ingest.quality import (
     replace_nonfinite,
     rms_dbfs,
     source_figures,
+    zero_frames,
 )
 from sonotype.config.ingest import QualityConfig
 from tests.audio_factory import sine
@@ -92,3 +93,13 @@ def test_checks_can_be_switched_off():
     )
     worst = SourceFigures(1.0, True, True)
     assert drop_reason(worst, level_figures(np.zeros(10, np.float32)), config) is None
+
+
+def test_zero_frames_of_stereo_take_both_channels():
+    stereo = np.array([[0, 0], [0, 1e-9], [-2, 0], [0, 0]], np.float32)
+    np.testing.assert_array_equal(zero_frames(stereo), [True, False, False, True])
+    np.testing.assert_array_equal(
+        zero_frames(np.asfortranarray(stereo)), [True, False, False, True]
+    )
+    three = np.array([[0, 0, 0], [0, 0, 1]], np.float32)
+    np.testing.assert_array_equal(zero_frames(three), [True, False])
