@@ -61,8 +61,13 @@ def to_streams(block: np.ndarray, streams: list[Stream]) -> np.ndarray:
     if len(streams) == block.shape[1]:
         return np.ascontiguousarray(block)
     if streams[0].channel == MIX_CHANNEL:
-        weights = np.full((block.shape[1], 1), 1.0 / block.shape[1], np.float32)
-        return block @ weights
+        # Column by column rather than a matrix product: no BLAS threads, and the same
+        # float32 sums on every machine.
+        mix = block[:, 0].copy()
+        for channel in range(1, block.shape[1]):
+            mix += block[:, channel]
+        mix *= np.float32(1.0 / block.shape[1])
+        return mix[:, None]
     return np.ascontiguousarray(block[:, [streams[0].channel]])
 
 

@@ -15,7 +15,6 @@ from types import TracebackType
 
 import numpy as np
 
-from ingest import work
 from ingest.channels import Stream, plan_streams, to_streams
 from ingest.decode import iter_source
 from ingest.meter import SourceMeter
@@ -47,17 +46,28 @@ class TaskResult:
         name: the task's name (`TaskSpec.name`).
         recording_id: its recording.
         error: why the recording could not be read, in words; None on success.
-        n_kept: segments written to the shard.
-        n_dropped: segments dropped by the quality checks.
-        drop_reasons: dropped segments per reason.
+        records: the catalog rows of its segments, kept and dropped (empty on error).
     """
 
     name: str
     recording_id: str
     error: str | None
-    n_kept: int = 0
-    n_dropped: int = 0
-    drop_reasons: dict[str, int] = dataclasses.field(default_factory=dict)
+    records: list[SegmentRecord] = dataclasses.field(default_factory=list)
+
+    @property
+    def drop_reasons(self) -> Counter[str]:
+        """Dropped segments per reason."""
+        return Counter(r.drop_reason for r in self.records if r.drop_reason is not None)
+
+    @property
+    def n_dropped(self) -> int:
+        """Segments dropped by the quality checks."""
+        return sum(1 for r in self.records if not r.kept)
+
+    @property
+    def n_kept(self) -> int:
+        """Segments written to the shard."""
+        return len(self.records) - self.n_dropped
 
 
 class _LazyShard:
@@ -209,10 +219,11 @@ def _cut(task: TaskSpec, config: IngestConfig, sink: _SegmentSink) -> None:
 
 
 def process_task(task: TaskSpec, config: IngestConfig, out: str) -> TaskResult:
-    """Process one task: write its shard and its segment rows under `out`.
+    """Process one task: write its shard under `out` and return its segment rows.
 
-    A file that cannot be decoded is not an exception: the result carries the reason
-    and nothing of the task is left on disk. Bugs still raise.
+    The caller persists the rows (`ingest.work.write_task_part`), which marks the task
+    done; the shard is complete before then. A file that cannot be decoded is not an
+    exception: the result carries the reason and no shard is left. Bugs still raise.
 
     Args:
         task: what to read and which segments to make.
@@ -220,7 +231,7 @@ def process_task(task: TaskSpec, config: IngestConfig, out: str) -> TaskResult:
         out: the output root.
 
     Returns:
-        The task's counts, or its error in words.
+        The task's segment rows, or its error in words.
     """
     shard_url = join(OutputLayout(out).shards_dir, task.shard)
     try:
@@ -229,11 +240,5 @@ def process_task(task: TaskSpec, config: IngestConfig, out: str) -> TaskResult:
             sink = _SegmentSink(task, streams, config, shard)
             _cut(task, config, sink)
     except AudioDecodeError as error:
-        logger.warning("%s", error)
         return TaskResult(task.name, task.recording_id, str(error))
-    work.write_task_part(out, task.name, sink.records)
-    reasons = Counter(r.drop_reason for r in sink.records if r.drop_reason is not None)
-    n_dropped = sum(reasons.values())
-    return TaskResult(
-        task.name, task.recording_id, None, len(sink.records) - n_dropped, n_dropped, dict(reasons)
-    )
+    return TaskResult(task.name, task.recording_id, None, sink.records)

@@ -19,7 +19,7 @@ from ingest.discover import discover
 from ingest.job import dask_client, run_tasks
 from ingest.plan import TaskSpec
 from ingest.process import TaskResult
-from ingest.records import RecordingRecord, SegmentRecord
+from ingest.records import RecordingRecord
 from ingest.saved_config import check_and_save
 from ingest.scan import ScanOutcome, scan_file
 from sonotype.config.ingest import IngestConfig
@@ -90,7 +90,8 @@ class IngestSummary:
 
 
 class _Finisher:
-    """Collects task results and finishes each recording once all its tasks are done."""
+    """Collects task results, persists each task's rows, and finishes each recording once
+    all its tasks are done."""
 
     def __init__(self, out: str, outcomes: list[ScanOutcome]) -> None:
         self._out = out
@@ -100,6 +101,17 @@ class _Finisher:
         self.drop_reasons: Counter[str] = Counter()
 
     def add(self, task: TaskSpec, result: TaskResult) -> None:
+        """Take the result of a task run now: its rows are persisted, marking it done."""
+        if result.error is None:
+            work.write_task_part(self._out, task.name, result.records)
+        self._collect(task, result)
+
+    def add_resumed(self, task: TaskSpec, part_url: str) -> None:
+        """Take a task an earlier, interrupted run finished, from its rows on disk."""
+        records = work.read_task_part(part_url)
+        self._collect(task, TaskResult(task.name, task.recording_id, None, records))
+
+    def _collect(self, task: TaskSpec, result: TaskResult) -> None:
         results = self._results[task.recording_id]
         results.append(result)
         if len(results) == task.n_parts:
@@ -110,6 +122,7 @@ class _Finisher:
         errors = sorted((r.name, r.error) for r in results if r.error is not None)
         if errors:
             record = dataclasses.replace(record, status=RECORDING_STATUS_FAILED, error=errors[0][1])
+            logger.warning("%s", record.error)
             remove_outputs(self._out, record)
         else:
             for result in results:
@@ -132,16 +145,6 @@ def remove_outputs(out: str, record: RecordingRecord) -> None:
         if name.startswith(record.recording_id + "-")
     ]
     work.remove(shards + tasks)
-
-
-def _resumed(task: TaskSpec, url: str) -> TaskResult:
-    """The result of a task a killed run finished, from its segment rows on disk."""
-    records: list[SegmentRecord] = work.read_task_part(url)
-    reasons = Counter(r.drop_reason for r in records if r.drop_reason is not None)
-    n_dropped = sum(reasons.values())
-    return TaskResult(
-        task.name, task.recording_id, None, len(records) - n_dropped, n_dropped, dict(reasons)
-    )
 
 
 def _scan(found: list, config: IngestConfig, out: str, redo: bool) -> list[ScanOutcome]:
@@ -198,7 +201,7 @@ def run_ingest(
     for outcome in to_process:
         for task in outcome.tasks:
             if task.name in finished_tasks:
-                finisher.add(task, _resumed(task, finished_tasks[task.name]))
+                finisher.add_resumed(task, finished_tasks[task.name])
             else:
                 pending.append(task)
     if pending:

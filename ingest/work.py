@@ -1,11 +1,11 @@
 """Ingest's persisted progress, which makes a killed run resumable without redoing work.
 
 `OUT/catalog/ingest-work/tasks/<task name>.parquet` holds the segment rows of one
-finished task, written atomically by the worker once the task's shard has been renamed
-into place. A run killed at any point leaves only whole parts and whole shards; the
-next run skips the tasks whose part exists and rebuilds their recordings' rows from
-the parts. At the end of a run the parts are merged into the catalogs
-(`ingest.consolidate`) and removed.
+finished task, written atomically by the client when the worker returns them, after
+the task's shard has been renamed into place. A run killed at any point leaves only
+whole parts and whole shards; the next run skips the tasks whose part exists and
+rebuilds their recordings' rows from the parts. At the end of a run the parts are
+merged into the catalogs (`ingest.consolidate`) and removed.
 """
 
 import logging

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import soxr
 
-from ingest import work
 from ingest.discover import discover
 from ingest.plan import TaskSpec
 from ingest.process import process_task
@@ -131,9 +130,7 @@ def test_dropped_segments_are_rows_but_not_samples(audio_factory: AudioFactory, 
     audio_factory.write("S/20240101_000000.wav", source, 16000)
     [result] = _run(audio_factory.root, tmp_path / "out", short_config())
     assert (result.n_kept, result.n_dropped, result.drop_reasons) == (2, 1, {"silence": 1})
-    [part] = work.finished_tasks(str(tmp_path / "out")).values()
-    rows = work.read_task_part(part)
-    dropped = [r for r in rows if not r.kept]
+    dropped = [r for r in result.records if not r.kept]
     assert [(r.offset_s, r.drop_reason, r.shard, r.is_silent) for r in dropped] == [
         (1.0, "silence", None, True)
     ]
@@ -161,4 +158,4 @@ def test_a_file_failing_part_way_leaves_no_shard_and_no_rows(tmp_path: Path):
     assert "x.flac" in result.error
     assert list((tmp_path / "out").rglob("*.tar")) == []
     assert list((tmp_path / "out").rglob("*.tmp-*")) == []
-    assert work.finished_tasks(str(tmp_path / "out")) == {}
+    assert result.records == []
