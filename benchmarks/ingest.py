@@ -34,11 +34,15 @@ FFMPEG = "/usr/bin/ffmpeg"
 SECTION = "## Ingest"
 
 
+_TEN_MINUTES = ["file_s=600", "days_per_year=1", "sessions=['05:45', '14:30']"]
 CORPORA = {
-    "120 s files": [],
-    "10 min files": ["file_s=600", "days_per_year=1", "sessions=['05:45', '14:30']"],
+    "120 s files": ("example-120-s-files", [], 1),
+    "10 min files": ("example-10-min-files", _TEN_MINUTES, 1),
+    "10 min files x4": ("example-10-min-files", _TEN_MINUTES, 4),
 }
-"""Example deployments (overrides of the default example config) to measure on."""
+"""Corpora to measure on: the folder under benchmarks/work/ingest, overrides of the
+default example config, and how many copies of its files (hard links under other
+years, so that start-up costs weigh as little as they do on a real archive)."""
 
 
 @dataclass(frozen=True)
@@ -94,12 +98,33 @@ class Comparison:
     theirs: Throughput
 
 
-def compare(name: str, overrides: list[str], workers: int, repeats: int) -> Comparison:
+def _replicate(corpus: Path, relatives: list[str], copies: int) -> tuple[Path, list[Path]]:
+    """Hard links of a corpus's audio files, `copies` times, each under years shifted by 10."""
+    target = corpus.with_name(f"{corpus.name}-x{copies}")
+    paths = []
+    for copy in range(copies):
+        for relative in relatives:
+            site, year, name = relative.split("/")
+            shifted = str(int(year) + 10 * copy)
+            path = target / site / shifted / name.replace(year, shifted, 1)
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                os.link(corpus / relative, path)
+            paths.append(path)
+    return target, paths
+
+
+def compare(
+    name: str, folder: str, overrides: list[str], copies: int, workers: int, repeats: int
+) -> Comparison:
     """Best-of-`repeats` throughput of sonotype and ffmpeg on one example corpus."""
-    corpus = WORK / ("example-" + name.replace(" ", "-"))
+    generated = WORK / folder
     config = load_config(ExampleConfig, None, overrides)
-    summary = write_example(config, str(corpus), workers=workers)
-    files = [corpus / relative for relative in summary.audio_files]
+    summary = write_example(config, str(generated), workers=workers)
+    if copies == 1:
+        corpus, files = generated, [generated / relative for relative in summary.audio_files]
+    else:
+        corpus, files = _replicate(generated, summary.audio_files, copies)
     names = b"\0".join(str(f).encode() for f in files)
     env = {**os.environ, "SONOTYPE_PROGRESS": "0"}
     ours: list[Measurement] = []
@@ -115,8 +140,8 @@ def compare(name: str, overrides: list[str], workers: int, repeats: int) -> Comp
     return Comparison(
         name,
         len(files),
-        Throughput("sonotype ingest", best_ours, summary.audio_s, workers),
-        Throughput("ffmpeg → 24 kHz mono FLAC", best_theirs, summary.audio_s, workers),
+        Throughput("sonotype ingest", best_ours, summary.audio_s * copies, workers),
+        Throughput("ffmpeg → 24 kHz mono FLAC", best_theirs, summary.audio_s * copies, workers),
     )
 
 
@@ -252,7 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write-results", action="store_true", help="update RESULTS.md")
     args = parser.parse_args(argv)
     comparisons = [
-        compare(name, overrides, args.workers, args.repeats) for name, overrides in CORPORA.items()
+        compare(name, folder, overrides, copies, args.workers, args.repeats)
+        for name, (folder, overrides, copies) in CORPORA.items()
     ]
     long = long_files(args.long_hours)
     floor = import_floor()

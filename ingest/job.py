@@ -26,7 +26,7 @@ TASK_ERROR_PREFIX = "task error"
 retry. Unlike a bad file, such a failure is tried again by the next run."""
 
 _CONNECT_TIMEOUT_S = 30
-_WORKER_SETTINGS = {
+WORKER_SETTINGS = {
     # Dask starts workers with MALLOC_TRIM_THRESHOLD_=65536, which also turns off glibc's
     # adaptive mmap threshold: every block-sized array is then mapped and unmapped
     # afresh. Memory stays bounded by the block size, not by trimming.
@@ -62,7 +62,7 @@ def dask_client(workers: int | None, scheduler: str | None) -> Iterator[Client]:
 
     The local cluster runs `workers` single-threaded processes: the work is numpy and
     libsndfile calls, and processes keep one file's decoder off another's core. Its
-    workers run with `_WORKER_SETTINGS`; workers of a cluster of your own are faster
+    workers run with `WORKER_SETTINGS`; workers of a cluster of your own are faster
     with the same two settings.
 
     Args:
@@ -82,7 +82,7 @@ def dask_client(workers: int | None, scheduler: str | None) -> Iterator[Client]:
             return
         n_workers = workers or os.cpu_count() or 1
         with (
-            dask.config.set(_WORKER_SETTINGS),
+            dask.config.set(WORKER_SETTINGS),
             LocalCluster(
                 n_workers=n_workers,
                 threads_per_worker=1,
@@ -119,7 +119,6 @@ def run_tasks(
     config: IngestConfig,
     out: str,
     on_result: Callable[[TaskSpec, TaskResult], None],
-    n_recordings: int,
 ) -> None:
     """Run `process_task` on every task, calling `on_result` as each completes.
 
@@ -132,7 +131,6 @@ def run_tasks(
         config: the ingest settings.
         out: the output root.
         on_result: called in the client process with each task and its result.
-        n_recordings: how many recordings the tasks cover (the progress bar's total).
     """
     futures = {
         client.submit(
@@ -146,7 +144,8 @@ def run_tasks(
         ): task
         for task in tasks
     }
-    with progress_bar(n_recordings, "files", "ingest") as bar:
+    # The bar counts files; a task of a file cut into n tasks advances it by 1/n.
+    with progress_bar(sum(1 / t.n_parts for t in tasks), "files", "ingest") as bar:
         for future in as_completed(futures):
             task = futures.pop(future)
             if future.status == "error":

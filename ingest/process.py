@@ -8,7 +8,6 @@ blocks of `job.block_s` are read, mixed, resampled and cut into windows as they 
 import contextlib
 import dataclasses
 import datetime as dt
-import logging
 from collections import Counter
 from dataclasses import dataclass
 from types import TracebackType
@@ -34,8 +33,6 @@ from sonotype.config.ingest import IngestConfig
 from sonotype.contracts import OutputLayout, segment_key
 from sonotype.errors import AudioDecodeError
 from sonotype.fsio import join
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from ingest import work
 from ingest.consolidate import consolidate, known_recordings
-from ingest.discover import discover
+from ingest.discover import FoundFile, discover
 from ingest.job import dask_client, run_tasks
 from ingest.plan import TaskSpec
 from ingest.process import TaskResult
@@ -89,14 +89,25 @@ class IngestSummary:
         return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class _Tally:
+    """What the finisher keeps of a task once its rows are on disk."""
+
+    name: str
+    error: str | None
+    n_kept: int
+    n_dropped: int
+    drop_reasons: Counter[str]
+
+
 class _Finisher:
     """Collects task results, persists each task's rows, and finishes each recording once
-    all its tasks are done."""
+    all its tasks are done. Only counts are kept in memory, not rows."""
 
     def __init__(self, out: str, outcomes: list[ScanOutcome]) -> None:
         self._out = out
         self._outcomes = {o.record.recording_id: o for o in outcomes}
-        self._results: dict[str, list[TaskResult]] = {rid: [] for rid in self._outcomes}
+        self._tallies: dict[str, list[_Tally]] = {}
         self.finished: list[RecordingRecord] = []
         self.drop_reasons: Counter[str] = Counter()
 
@@ -112,25 +123,27 @@ class _Finisher:
         self._collect(task, TaskResult(task.name, task.recording_id, None, records))
 
     def _collect(self, task: TaskSpec, result: TaskResult) -> None:
-        results = self._results[task.recording_id]
-        results.append(result)
-        if len(results) == task.n_parts:
-            self._finish(self._outcomes[task.recording_id], results)
+        tallies = self._tallies.setdefault(task.recording_id, [])
+        tallies.append(
+            _Tally(result.name, result.error, result.n_kept, result.n_dropped, result.drop_reasons)
+        )
+        if len(tallies) == task.n_parts:
+            self._finish(self._outcomes[task.recording_id], self._tallies.pop(task.recording_id))
 
-    def _finish(self, outcome: ScanOutcome, results: list[TaskResult]) -> None:
+    def _finish(self, outcome: ScanOutcome, tallies: list[_Tally]) -> None:
         record = outcome.record
-        errors = sorted((r.name, r.error) for r in results if r.error is not None)
+        errors = sorted((t.name, t.error) for t in tallies if t.error is not None)
         if errors:
             record = dataclasses.replace(record, status=RECORDING_STATUS_FAILED, error=errors[0][1])
             logger.warning("%s", record.error)
             remove_outputs(self._out, record)
         else:
-            for result in results:
-                self.drop_reasons.update(result.drop_reasons)
+            for tally in tallies:
+                self.drop_reasons.update(tally.drop_reasons)
             record = dataclasses.replace(
                 record,
-                n_segments_kept=sum(r.n_kept for r in results),
-                n_segments_dropped=sum(r.n_dropped for r in results),
+                n_segments_kept=sum(t.n_kept for t in tallies),
+                n_segments_dropped=sum(t.n_dropped for t in tallies),
             )
         self.finished.append(record)
 
@@ -147,7 +160,7 @@ def remove_outputs(out: str, record: RecordingRecord) -> None:
     work.remove(shards + tasks)
 
 
-def _scan(found: list, config: IngestConfig, out: str, redo: bool) -> list[ScanOutcome]:
+def _scan(found: list[FoundFile], config: IngestConfig, out: str, redo: bool) -> list[ScanOutcome]:
     known = known_recordings(out)
     known_paths = {r.path: r for r in known.values()}
     with ThreadPoolExecutor(max_workers=config.job.scan_threads) as pool:
@@ -184,13 +197,23 @@ def run_ingest(
         OutputConflictError: the output was made with other settings (without `force`).
     """
     began = time.perf_counter()
+    logger.info(
+        "ingest %s → %s: %d Hz, %g s segments, channels %s",
+        " ".join(inputs),
+        out,
+        config.resample.sample_rate,
+        config.segment.length_s,
+        config.channels.policy,
+    )
     logger.debug("ingest config:\n%s", dump_config(config))
     check_and_save(out, config, force)
     work.remove_temporaries(OutputLayout(out).shards_dir)
     work.remove_temporaries(work.work_dir(out))
     found = discover(inputs, config.discover)
     outcomes = _scan(found, config, out, redo=force)
-    summary = IngestSummary(n_found=len(found))
+    for outcome in outcomes:
+        if outcome.record.status == RECORDING_STATUS_FAILED and not outcome.skipped:
+            logger.warning("%s", outcome.record.error)
     to_process = [o for o in outcomes if o.tasks]
     for outcome in to_process:
         if outcome.previous is not None:
@@ -207,25 +230,28 @@ def run_ingest(
     if pending:
         pending.sort(key=lambda t: t.audio_s, reverse=True)
         with dask_client(workers, scheduler) as client:
-            run_tasks(client, pending, config, out, finisher.add, len(to_process))
-    records = [o.record for o in outcomes if not o.tasks] + finisher.finished
-    consolidate(
-        out, [o.record for o in outcomes if not o.tasks and not o.skipped] + finisher.finished
-    )
+            run_tasks(client, pending, config, out, finisher.add)
+    new = [o.record for o in outcomes if not o.tasks and not o.skipped] + finisher.finished
+    consolidate(out, new)
+    return _summary(found, outcomes, finisher, time.perf_counter() - began)
 
-    summary.n_ignored = sum(found_file.ignore_reason is not None for found_file in found)
-    summary.n_skipped = sum(
-        o.skipped and o.record.status != RECORDING_STATUS_IGNORED for o in outcomes
+
+def _summary(
+    found: list[FoundFile], outcomes: list[ScanOutcome], finisher: _Finisher, wall_s: float
+) -> IngestSummary:
+    records = [o.record for o in outcomes if not o.tasks] + finisher.finished
+    failed = [r for r in records if r.status == RECORDING_STATUS_FAILED]
+    return IngestSummary(
+        n_found=len(found),
+        n_ignored=sum(f.ignore_reason is not None for f in found),
+        n_skipped=sum(o.skipped and o.record.status != RECORDING_STATUS_IGNORED for o in outcomes),
+        n_processed=sum(1 for o in outcomes if o.tasks),
+        n_ok=sum(r.status == RECORDING_STATUS_OK for r in records),
+        n_failed=len(failed),
+        n_segments_kept=sum(r.n_segments_kept or 0 for r in finisher.finished),
+        n_segments_dropped=sum(r.n_segments_dropped or 0 for r in finisher.finished),
+        drop_reasons=dict(finisher.drop_reasons),
+        audio_s=sum(r.duration_s or 0.0 for r in finisher.finished),
+        wall_s=wall_s,
+        failures=sorted((r.path, r.error or "") for r in failed),
     )
-    summary.n_processed = len(to_process)
-    summary.n_ok = sum(r.status == RECORDING_STATUS_OK for r in records)
-    summary.n_failed = sum(r.status == RECORDING_STATUS_FAILED for r in records)
-    summary.failures = sorted(
-        (r.path, r.error or "") for r in records if r.status == RECORDING_STATUS_FAILED
-    )
-    summary.n_segments_kept = sum(r.n_segments_kept or 0 for r in finisher.finished)
-    summary.n_segments_dropped = sum(r.n_segments_dropped or 0 for r in finisher.finished)
-    summary.drop_reasons = dict(finisher.drop_reasons)
-    summary.audio_s = sum(r.duration_s or 0.0 for r in finisher.finished)
-    summary.wall_s = time.perf_counter() - began
-    return summary
