@@ -21,7 +21,7 @@ from ingest.plan import TaskSpec
 from ingest.process import TaskResult
 from ingest.records import RecordingRecord
 from ingest.saved_config import check_and_save
-from ingest.scan import ScanOutcome, scan_file
+from ingest.scan import ScanOutcome, scan_file, set_aside_duplicates
 from sonotype.config.ingest import IngestConfig
 from sonotype.config.load import dump_config
 from sonotype.contracts import (
@@ -44,7 +44,7 @@ class IngestSummary:
 
     Attributes:
         n_found: files found under the inputs.
-        n_ignored: side files among them (recorded, not read).
+        n_ignored: side files and duplicates among them (recorded, not read).
         n_skipped: recordings finished by an earlier run with the same fingerprint.
         n_processed: recordings processed by this run.
         n_ok: recordings among the inputs that are ok (this run or earlier).
@@ -76,7 +76,8 @@ class IngestSummary:
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(self.drop_reasons.items())) or "none"
         lines = [
             f"ingest: {self.n_found} files found: {self.n_processed} processed, "
-            f"{self.n_skipped} unchanged and skipped, {self.n_ignored} side files ignored",
+            f"{self.n_skipped} unchanged and skipped, {self.n_ignored} ignored (side files, "
+            "duplicates)",
             f"recordings: {self.n_ok} ok, {self.n_failed} failed",
             f"segments this run: {self.n_segments_kept} kept, {self.n_segments_dropped} dropped "
             f"(reasons: {reasons})",
@@ -165,7 +166,7 @@ def _scan(found: list[FoundFile], config: IngestConfig, out: str, redo: bool) ->
     known_paths = {r.path: r for r in known.values()}
     with ThreadPoolExecutor(max_workers=config.job.scan_threads) as pool:
         outcomes = pool.map(lambda f: scan_file(f, config, known, known_paths, redo), found)
-        return list(track(outcomes, len(found), "files", "scan"))
+        return set_aside_duplicates(list(track(outcomes, len(found), "files", "scan")))
 
 
 def run_ingest(
@@ -243,7 +244,7 @@ def _summary(
     failed = [r for r in records if r.status == RECORDING_STATUS_FAILED]
     return IngestSummary(
         n_found=len(found),
-        n_ignored=sum(f.ignore_reason is not None for f in found),
+        n_ignored=sum(o.record.status == RECORDING_STATUS_IGNORED for o in outcomes),
         n_skipped=sum(o.skipped and o.record.status != RECORDING_STATUS_IGNORED for o in outcomes),
         n_processed=sum(1 for o in outcomes if o.tasks),
         n_ok=sum(r.status == RECORDING_STATUS_OK for r in records),

@@ -5,6 +5,7 @@ KiB per file), so a re-run with nothing new starts no cluster at all.
 """
 
 import dataclasses
+import hashlib
 from dataclasses import dataclass
 
 from ingest.channels import channel_problem
@@ -129,3 +130,39 @@ def scan_file(
     planned = dataclasses.replace(row, status=RECORDING_STATUS_OK, error=None)
     tasks = plan_tasks(rid, found.url, meta.site, meta.start_time, fingerprint_, info, config)
     return ScanOutcome(planned, tasks, previous=previous)
+
+
+def set_aside_duplicates(outcomes: list[ScanOutcome]) -> list[ScanOutcome]:
+    """Keep one file per recording id; the others become ignored rows naming the first.
+
+    Two files share an id when they have the same site, start time and path below their
+    inputs: the same recording reached through two inputs (a backup copy, say).
+    Processing both would write two sets of segments under one set of keys.
+
+    Args:
+        outcomes: the scan outcomes, in discovery order (sorted by URL).
+
+    Returns:
+        The outcomes with each duplicate replaced by an ignored row under its own id
+        (`<id>-<hash of its URL>`).
+    """
+    first: dict[str, str] = {}
+    kept = []
+    for outcome in outcomes:
+        record = outcome.record
+        if record.recording_id not in first:
+            first[record.recording_id] = record.path
+            kept.append(outcome)
+            continue
+        digest = hashlib.sha1(record.path.encode("utf-8"), usedforsecurity=False).hexdigest()[:8]
+        duplicate = dataclasses.replace(
+            record,
+            recording_id=f"{record.recording_id}-{digest}",
+            status=RECORDING_STATUS_IGNORED,
+            error=f"duplicate of {first[record.recording_id]}: the same site, start time and "
+            "path below its input",
+            n_segments_kept=None,
+            n_segments_dropped=None,
+        )
+        kept.append(ScanOutcome(duplicate, []))
+    return kept

@@ -316,3 +316,19 @@ def test_records_mirror_the_contract():
 
     assert [f.name for f in dataclasses.fields(RecordingRecord)] == RECORDINGS_SCHEMA.names
     assert [f.name for f in dataclasses.fields(SegmentRecord)] == SEGMENTS_SCHEMA.names
+
+
+def test_the_same_recording_through_two_inputs_is_ingested_once(
+    audio_factory: AudioFactory, dask_scheduler: str, tmp_path: Path
+):
+    audio_factory.write("card/S/20240101_000000.wav", sine(1.0, 16000), 16000)
+    audio_factory.write("backup/S/20240101_000000.wav", sine(1.0, 16000), 16000)
+    roots = [audio_factory.root / "backup", audio_factory.root / "card"]
+    summary = _ingest(roots, tmp_path / "out", short_config(), dask_scheduler)
+    assert (summary.n_ok, summary.n_processed) == (1, 1)
+    rows = {Path(r["path"]).parts[-3]: r for r in catalog_rows(tmp_path / "out", "recordings")}
+    assert rows["backup"]["status"] == "ok"
+    assert rows["card"]["status"] == "ignored"
+    assert rows["card"]["error"].startswith(f"duplicate of {roots[0] / 'S/20240101_000000.wav'}")
+    assert rows["card"]["recording_id"].startswith(rows["backup"]["recording_id"] + "-")
+    assert len(catalog_rows(tmp_path / "out", "segments")) == 1
