@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,6 +150,49 @@ def compare(
     )
 
 
+@dataclass(frozen=True)
+class FormatCost:
+    """CPU seconds per second of audio of one source format, start-up excluded."""
+
+    source: str
+    audio_s: float
+    ours_cpu_s: float
+    ffmpeg_cpu_s: float
+
+
+def per_format(folder: str = "example-10-min-files") -> list[FormatCost]:
+    """`process_task` in this process against ffmpeg, per site (one source format each).
+
+    This isolates the per-file work from start-up: Python and Dask for sonotype, process
+    start for ffmpeg (about 40 ms per file, still included for ffmpeg).
+    """
+    from ingest.discover import discover
+    from ingest.process import process_task
+    from ingest.scan import scan_file
+    from sonotype.config.ingest import IngestConfig
+
+    config = IngestConfig()
+    corpus = WORK / folder
+    found = [f for f in discover([str(corpus)], config.discover) if f.ignore_reason is None]
+    costs = []
+    for site in sorted({f.relative.split("/")[0] for f in found}):
+        files = [f for f in found if f.relative.startswith(site + "/")]
+        tasks = [t for f in files for t in scan_file(f, config, {}, {}, redo=False).tasks]
+        out = _fresh(WORK / "out-per-format")
+        process_task(tasks[0], config, str(WORK / "out-warm-up"))  # imports, caches
+        started = time.process_time()
+        for task in tasks:
+            process_task(task, config, str(out))
+        ours = time.process_time() - started
+        flac = _fresh(WORK / "out-ffmpeg")
+        names = b"\0".join(f.url.encode() for f in files)
+        theirs = run_measured(_ffmpeg_batch(flac, 1), stdin_data=names).cpu_s
+        info = tasks[0].info
+        source = f"{info.sample_rate / 1000:g} kHz {info.channels} ch {info.format} {info.subtype}"
+        costs.append(FormatCost(source, sum(t.info.duration_s for t in tasks), ours, theirs))
+    return costs
+
+
 def _noise_file(hours: float) -> Path:
     """A 48 kHz mono 16-bit WAV of noise lasting `hours` (made once, by ffmpeg)."""
     path = WORK / "long" / f"SITE/{hours:g}h/20240101_000000.wav"
@@ -192,6 +236,7 @@ def _cpu_model() -> str:
 
 def report(
     comparisons: list[Comparison],
+    formats: list[FormatCost],
     long: list[tuple[float, Measurement]],
     floor: Measurement,
     command: str,
@@ -242,6 +287,17 @@ def report(
         )
     lines += [
         "",
+        "Per source format, start-up excluded (`process_task` in one process against one "
+        "ffmpeg per file, CPU time; 10 min files):",
+        "",
+        "| source | × realtime per CPU-s, sonotype | × realtime per CPU-s, ffmpeg | ratio |",
+        "|---|---|---|---|",
+    ]
+    for cost in formats:
+        ours, theirs = cost.audio_s / cost.ours_cpu_s, cost.audio_s / cost.ffmpeg_cpu_s
+        lines.append(f"| {cost.source} | {ours:.0f} | {theirs:.0f} | {ours / theirs:.2f} |")
+    lines += [
+        "",
         "Memory on long files (48 kHz mono noise, one worker streaming the whole file as one "
         "task, 4 s blocks):",
         "",
@@ -286,10 +342,11 @@ def main(argv: list[str] | None = None) -> int:
         compare(name, folder, overrides, copies, args.workers, args.repeats)
         for name, (folder, overrides, copies) in CORPORA.items()
     ]
+    formats = per_format()
     long = long_files(args.long_hours)
     floor = import_floor()
     command = "python -m benchmarks.ingest " + " ".join(argv if argv is not None else sys.argv[1:])
-    text = report(comparisons, long, floor, command.strip())
+    text = report(comparisons, formats, long, floor, command.strip())
     print(text)
     if args.write_results:
         write_section(text)
