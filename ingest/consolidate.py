@@ -42,32 +42,39 @@ def known_recordings(out: str) -> dict[str, RecordingRecord]:
     return {r.recording_id: r for r in recordings_from_table(read_recordings(out))}
 
 
-def _merge(known: dict[str, RecordingRecord], record: RecordingRecord) -> set[str]:
-    """Put `record` in `known`, removing any row of the same file under another id.
+def _merge(known: dict[str, RecordingRecord], records: list[RecordingRecord]) -> set[str]:
+    """Put `records` in `known`, removing any row of the same file under another id.
 
     Returns:
-        The ids whose segments `record` replaces.
+        The ids whose segments the new rows replace.
     """
-    replaced = {record.recording_id}
-    for other in [r for r in known.values() if r.path == record.path]:
-        if other.recording_id != record.recording_id:
-            del known[other.recording_id]
-            replaced.add(other.recording_id)
-    known[record.recording_id] = record
+    by_path = {r.path: r.recording_id for r in known.values()}
+    replaced = set()
+    for record in records:
+        other = by_path.get(record.path)
+        if other is not None and other != record.recording_id:
+            known.pop(other, None)
+            replaced.add(other)
+        known[record.recording_id] = record
+        by_path[record.path] = record.recording_id
+        replaced.add(record.recording_id)
     return replaced
 
 
-def task_parts_of(record: RecordingRecord, finished: dict[str, str]) -> list[str]:
+def _parts_by_recording(finished: dict[str, str]) -> dict[str, list[tuple[str, str]]]:
+    """Finished task parts grouped by recording id: (task name, URL), in task order."""
+    grouped: dict[str, list[tuple[str, str]]] = {}
+    for name in sorted(finished):
+        grouped.setdefault(work.recording_of_task(name), []).append((name, finished[name]))
+    return grouped
+
+
+def _task_parts_of(record: RecordingRecord, grouped: dict[str, list[tuple[str, str]]]) -> list[str]:
     """URLs of the task parts of `record`'s current version (fingerprint), in task order."""
     if record.fingerprint is None:
         return []
     prefix = task_prefix(record.recording_id, record.fingerprint)
-    return [finished[name] for name in sorted(finished) if name.startswith(prefix)]
-
-
-def _recording_of(task_name: str) -> str:
-    """`<recording_id>-<digest>-pNNNofNNN` → recording_id (ids hold no '-' after the site)."""
-    return task_name.rsplit("-", 2)[0]
+    return [url for name, url in grouped.get(record.recording_id, []) if name.startswith(prefix)]
 
 
 def _copy_old_segments(writer: pq.ParquetWriter, url: str, replaced: set[str]) -> int:
@@ -87,7 +94,10 @@ def _copy_old_segments(writer: pq.ParquetWriter, url: str, replaced: set[str]) -
 
 
 def _write_segments(
-    out: str, new: list[RecordingRecord], replaced: set[str], finished: dict[str, str]
+    out: str,
+    new: list[RecordingRecord],
+    replaced: set[str],
+    grouped: dict[str, list[tuple[str, str]]],
 ) -> int:
     layout = OutputLayout(out)
     n_rows = 0
@@ -98,7 +108,7 @@ def _write_segments(
         for record in new:
             if record.status != RECORDING_STATUS_OK:
                 continue
-            for url in task_parts_of(record, finished):
+            for url in _task_parts_of(record, grouped):
                 table = read_parquet(url)
                 check_table(table, SEGMENTS_SCHEMA, url)
                 writer.write_table(table.select(SEGMENTS_SCHEMA.names).cast(SEGMENTS_SCHEMA))
@@ -129,16 +139,14 @@ def consolidate(out: str, records: list[RecordingRecord]) -> int:
     n_rows = 0
     if records:
         new = sorted(records, key=lambda r: r.recording_id)
-        replaced: set[str] = set()
-        for record in new:
-            replaced |= _merge(known, record)
-        n_rows = _write_segments(out, new, replaced, finished)
+        replaced = _merge(known, new)
+        n_rows = _write_segments(out, new, replaced, _parts_by_recording(finished))
         write_recordings(
             recordings_table(sorted(known.values(), key=lambda r: r.recording_id)), out
         )
         logger.info(
             "catalogs: %d recordings (%d from this run), %d segments", len(known), len(new), n_rows
         )
-    merged = [url for name, url in finished.items() if _recording_of(name) in known]
+    merged = [url for name, url in finished.items() if work.recording_of_task(name) in known]
     work.remove(merged)
     return n_rows

@@ -30,7 +30,6 @@ from sonotype.contracts import (
     RECORDING_STATUS_OK,
     OutputLayout,
 )
-from sonotype.fsio import glob, join
 from sonotype.progress import track
 
 logger = logging.getLogger(__name__)
@@ -137,7 +136,7 @@ class _Finisher:
         if errors:
             record = dataclasses.replace(record, status=RECORDING_STATUS_FAILED, error=errors[0][1])
             logger.warning("%s", record.error)
-            remove_outputs(self._out, record)
+            work.remove_outputs(self._out, {record.recording_id})
         else:
             for tally in tallies:
                 self.drop_reasons.update(tally.drop_reasons)
@@ -147,18 +146,6 @@ class _Finisher:
                 n_segments_dropped=sum(t.n_dropped for t in tallies),
             )
         self.finished.append(record)
-
-
-def remove_outputs(out: str, record: RecordingRecord) -> None:
-    """Delete the shards and unmerged task parts of a recording (before redoing or failing it)."""
-    site_dir = join(OutputLayout(out).shards_dir, "*")
-    shards = glob(join(site_dir, f"{record.recording_id}*.tar"))
-    tasks = [
-        url
-        for name, url in work.finished_tasks(out).items()
-        if name.startswith(record.recording_id + "-")
-    ]
-    work.remove(shards + tasks)
 
 
 def _scan(found: list[FoundFile], config: IngestConfig, out: str, redo: bool) -> list[ScanOutcome]:
@@ -216,9 +203,8 @@ def run_ingest(
         if outcome.record.status == RECORDING_STATUS_FAILED and not outcome.skipped:
             logger.warning("%s", outcome.record.error)
     to_process = [o for o in outcomes if o.tasks]
-    for outcome in to_process:
-        if outcome.previous is not None:
-            remove_outputs(out, outcome.previous)
+    # Earlier versions of the files about to be redone: their shards and parts go first.
+    work.remove_outputs(out, {o.previous.recording_id for o in to_process if o.previous})
     finisher = _Finisher(out, to_process)
     finished_tasks = work.finished_tasks(out)
     pending = []

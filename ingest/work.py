@@ -10,14 +10,16 @@ merged into the catalogs (`ingest.consolidate`) and removed.
 
 import logging
 import posixpath
+import re
 
 from ingest.records import SegmentRecord, segments_table
-from sonotype.contracts import SEGMENTS_SCHEMA, OutputLayout, check_table
+from sonotype.contracts import SEGMENTS_SCHEMA, SHARD_SUFFIX, OutputLayout, check_table
 from sonotype.fsio import TEMP_MARKER, glob, join, read_parquet, url_to_fs, write_parquet_atomic
 
 logger = logging.getLogger(__name__)
 
 _SUFFIX = ".parquet"
+_SHARD_PART = re.compile(r"-p\d{3}$")
 
 
 def work_dir(out: str) -> str:
@@ -86,3 +88,28 @@ def remove_temporaries(directory: str) -> int:
     if stale:
         logger.info("removed %d unfinished file(s) left by an interrupted run", len(stale))
     return len(stale)
+
+
+def recording_of_task(task_name: str) -> str:
+    """`<recording_id>-<digest>-pNNNofNNN` → recording_id (the last two fields split off)."""
+    return task_name.rsplit("-", 2)[0]
+
+
+def recording_of_shard(url: str) -> str:
+    """`.../<site>/<recording_id>[-pNNN].tar` → recording_id."""
+    return _SHARD_PART.sub("", posixpath.basename(url)[: -len(SHARD_SUFFIX)])
+
+
+def remove_outputs(out: str, recording_ids: set[str]) -> None:
+    """Delete the shards and unmerged task parts of recordings (before redoing or failing them).
+
+    One listing of the shards and one of the task parts serve all the recordings.
+    """
+    if not recording_ids:
+        return
+    pattern = join(OutputLayout(out).shards_dir, "*", "*" + SHARD_SUFFIX)
+    shards = [url for url in glob(pattern) if recording_of_shard(url) in recording_ids]
+    tasks = [
+        url for name, url in finished_tasks(out).items() if recording_of_task(name) in recording_ids
+    ]
+    remove(shards + tasks)
