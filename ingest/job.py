@@ -145,7 +145,9 @@ def run_tasks(
         for task in tasks
     }
     # The bar counts files; a task of a file cut into n tasks advances it by 1/n.
-    with progress_bar(sum(1 / t.n_parts for t in tasks), "files", "ingest") as bar:
+    n_files = sum(1 / t.n_parts for t in tasks)
+    total = round(n_files) if abs(n_files - round(n_files)) < 1e-9 else n_files
+    with progress_bar(total, "files", "ingest") as bar:
         for future in as_completed(futures):
             task = futures.pop(future)
             if future.status == "error":
