@@ -122,3 +122,9 @@ def test_fingerprint_changes_with_content_and_length(tmp_path: Path):
     assert fingerprint(str(path), 300_000) != first
     path.write_bytes(bytes(300_001))
     assert fingerprint(str(path), 300_001) != first
+
+
+def test_a_file_url_reads_like_the_local_path(tmp_path: Path):
+    _tree(tmp_path)
+    by_url = discover([f"file://{tmp_path}"], CONFIG)
+    assert by_url == discover([str(tmp_path)], CONFIG)
