@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from sonotype.config.cluster import ClusterConfig
 from sonotype.config.example import ExampleConfig
+from sonotype.config.ingest import IngestConfig
 from sonotype.config.load import CONFIGS_DIR
 from sonotype.config.model import ModelConfig
 from sonotype.config.reader import ReaderConfig
@@ -21,6 +22,7 @@ from sonotype.errors import ConfigError
 _MODELS: dict[str, type[BaseModel]] = {
     "cluster": ClusterConfig,
     "example": ExampleConfig,
+    "ingest": IngestConfig,
     "model": ModelConfig,
     "reader": ReaderConfig,
     "report": ReportConfig,
