@@ -160,7 +160,14 @@ def _read_shard(url: str, keys: set[str]) -> dict[str, bytes]:
 
 
 def _cut(data: bytes, example: Example, config: ReportConfig) -> tuple[np.ndarray, int]:
+    """The example's clip, mono and normalised, and its rate.
+
+    Raises:
+        AudioDecodeError: the sample is not decodable or holds no audio.
+    """
     info = audio.probe_bytes(data, example.key)
+    if info.frames < 1:
+        raise AudioDecodeError(f"{example.key}: the sample holds no audio")
     start = min(round(example.clip_start_s * info.sample_rate), max(0, info.frames - 1))
     frames = min(round(example.clip_s * info.sample_rate), info.frames - start)
     samples = audio.decode_bytes_range(data, start, frames, example.key)

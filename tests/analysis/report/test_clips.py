@@ -1,5 +1,6 @@
 """Audio examples: where a clip sits in its segment, its level, the bytes cut from the shard."""
 
+import io
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -9,7 +10,13 @@ import pytest
 
 from analysis import open_store
 from analysis.report.assets import Assets
-from analysis.report.clips import clip_window, cut_clips, locate_examples, normalise_peak
+from analysis.report.clips import (
+    _write_clip,
+    clip_window,
+    cut_clips,
+    locate_examples,
+    normalise_peak,
+)
 from shards.tarsafe import find_members
 from sonotype import audio
 from sonotype.config.report import ReportConfig
@@ -113,3 +120,19 @@ def test_locate_examples_reads_rows_and_frames_of_the_store(fake_out: FakeOut):
     )
     assert examples[0].start_time == row["start_time"]
     assert (examples[0].clip_start_s, examples[0].clip_s) == (0.0, 20 / FRAME_RATE)
+
+
+def test_an_empty_or_undecodable_sample_is_a_problem(out_copy: Path):
+    store = open_store(str(out_copy / "features.zarr"))
+    [example] = locate_examples(store, [(0, 4, 1.0, 0.1)], "default", 1.0)
+    assets = Assets(str(out_copy / "report"))
+    config = ReportConfig()
+    buffer = io.BytesIO()
+    audio.write(buffer, np.zeros(0, np.float32), SAMPLE_RATE, "WAV")  # a valid, empty file
+    empty = buffer.getvalue()
+    broken = _write_clip(example, {example.key: empty}, None, assets, config)
+    assert broken.problem == f"{example.key}: the sample holds no audio"
+    garbage = _write_clip(example, {example.key: b"RIFF1234"}, None, assets, config)
+    assert "not decodable audio" in garbage.problem
+    assert garbage.audio_src is None
+    assert not (out_copy / "report" / "audio").exists()
