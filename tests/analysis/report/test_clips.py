@@ -127,6 +127,7 @@ def test_an_empty_or_undecodable_sample_is_a_problem(out_copy: Path):
     [example] = locate_examples(store, [(0, 4, 1.0, 0.1)], "default", 1.0)
     assets = Assets(str(out_copy / "report"))
     config = ReportConfig()
+    before = sorted((out_copy / "report").rglob("*"))
     buffer = io.BytesIO()
     audio.write(buffer, np.zeros(0, np.float32), SAMPLE_RATE, "WAV")  # a valid, empty file
     empty = buffer.getvalue()
@@ -135,4 +136,5 @@ def test_an_empty_or_undecodable_sample_is_a_problem(out_copy: Path):
     garbage = _write_clip(example, {example.key: b"RIFF1234"}, None, assets, config)
     assert "not decodable audio" in garbage.problem
     assert garbage.audio_src is None
-    assert not (out_copy / "report" / "audio").exists()
+    assert sorted((out_copy / "report").rglob("*")) == before
+    assert assets.n_files == {"img": 0, "audio": 0}
