@@ -16,6 +16,7 @@ from sonotype.config.ingest import IngestConfig
 from sonotype.config.load import CONFIGS_DIR
 from sonotype.config.model import ModelConfig
 from sonotype.config.reader import ReaderConfig
+from sonotype.config.report import ReportConfig
 from sonotype.errors import ConfigError
 
 _MODELS: dict[str, type[BaseModel]] = {
@@ -24,6 +25,7 @@ _MODELS: dict[str, type[BaseModel]] = {
     "ingest": IngestConfig,
     "model": ModelConfig,
     "reader": ReaderConfig,
+    "report": ReportConfig,
 }
 
 
