@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from sonotype.config.cluster import ClusterConfig
+from sonotype.config.demo import DemoConfig
 from sonotype.config.example import ExampleConfig
 from sonotype.config.ingest import IngestConfig
 from sonotype.config.load import CONFIGS_DIR
@@ -21,6 +22,7 @@ from sonotype.errors import ConfigError
 
 _MODELS: dict[str, type[BaseModel]] = {
     "cluster": ClusterConfig,
+    "demo": DemoConfig,
     "example": ExampleConfig,
     "ingest": IngestConfig,
     "model": ModelConfig,
