@@ -11,6 +11,7 @@ One loop serves a single process and DDP under torchrun.
 
 import contextlib
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -338,6 +339,8 @@ def _train(
 
     if metrics_log is not None:
         metrics_log.close()
+    if export is None and os.path.exists(layout.export):
+        export = layout.export  # written by an earlier run (one resumed after its end)
     return TrainResult(
         run_dir=layout.root,
         step=state.step,
