@@ -30,10 +30,14 @@ from training.tokenizer import Tokenizer, load_tokenizer
 def __getattr__(name: str):
     # The trainer pulls in the shard reader and TensorBoard; imported on first use so
     # that `load_tokenizer` stays light.
-    if name in ("train", "TrainResult"):
-        from training import loop
+    if name == "train":
+        from training.loop import train
 
-        return getattr(loop, name)
+        return train
+    if name == "TrainResult":
+        from training.result import TrainResult
+
+        return TrainResult
     raise AttributeError(f"module 'training' has no attribute {name!r}")
 
 

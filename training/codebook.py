@@ -261,17 +261,17 @@ def update_codebook(
     sums = all_reduce_sum(statistics.sums)
     quantizer.ema_update(counts, sums)
     dead = quantizer.dead_codes()
-    n_dead = int(dead.sum())
-    respawned = 0
-    if respawn and n_dead and statistics.candidates is not None:
-        pool = all_gather_rows(statistics.candidates)  # [ranks · n, D], same on every rank
-        generator = torch.Generator().manual_seed(seed)
-        pick = torch.randint(pool.shape[0], (n_dead,), generator=generator)
-        quantizer.replace_codes(dead, pool[pick.to(pool.device)])
-        respawned = n_dead
     stats = usage_statistics(counts)
-    stats["codebook/dead"] = torch.tensor(float(n_dead))
-    stats["codebook/respawned"] = torch.tensor(float(respawned))
+    stats["codebook/dead"] = dead.sum().float()
+    stats["codebook/respawned"] = torch.zeros((), device=dead.device)
+    if respawn and statistics.candidates is not None:
+        n_dead = int(stats["codebook/dead"])  # a device sync, on respawn steps only
+        if n_dead:
+            pool = all_gather_rows(statistics.candidates)  # [ranks · n, D], same on every rank
+            generator = torch.Generator().manual_seed(seed)
+            pick = torch.randint(pool.shape[0], (n_dead,), generator=generator)
+            quantizer.replace_codes(dead, pool[pick.to(pool.device)])
+            stats["codebook/respawned"] = torch.tensor(float(n_dead), device=dead.device)
     return stats
 
 
@@ -281,8 +281,8 @@ def usage_statistics(counts: torch.Tensor) -> dict[str, torch.Tensor]:
     probabilities = counts / total
     entropy = -(probabilities * torch.log(probabilities.clamp(min=1e-12))).sum()
     return {
-        "codebook/usage": (counts > 0).float().mean().cpu(),
-        "codebook/perplexity": torch.exp(entropy).cpu(),
+        "codebook/usage": (counts > 0).float().mean(),
+        "codebook/perplexity": torch.exp(entropy),
     }
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "all_gather_rows",
     "all_reduce_max",
     "all_reduce_sum",
+    "any_rank",
     "barrier",
     "broadcast",
     "init_distributed",
@@ -131,6 +132,13 @@ def all_reduce_max(tensor: torch.Tensor) -> torch.Tensor:
     if is_distributed():
         dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
     return tensor
+
+
+def any_rank(flag: bool, device: torch.device) -> bool:
+    """Whether `flag` is set on any rank (`flag` itself in one process, without a sync)."""
+    if not is_distributed():
+        return flag
+    return bool(all_reduce_max(torch.tensor([float(flag)], device=device)))
 
 
 def broadcast(tensor: torch.Tensor, source: int = 0) -> torch.Tensor:

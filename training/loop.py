@@ -36,7 +36,7 @@ from training.codebook import (
 )
 from training.data import codebook_batches, forever, open_readers
 from training.distributed import (
-    all_reduce_max,
+    any_rank,
     barrier,
     init_distributed,
     is_main_process,
@@ -316,7 +316,7 @@ def _train(
                     logger.info("step %d: %s", state.step, _brief(values))
 
             # A signal on any rank stops every rank, after the same step.
-            stopping = bool(all_reduce_max(torch.tensor([float(stop.requested)], device=device)))
+            stopping = any_rank(stop.requested, device)
             if state.step % config.checkpoint.every_steps == 0 or state.step == stop_at or stopping:
                 elapsed = state.elapsed_s + time.perf_counter() - started
                 payload = state.state_dict(loader.state_dict(), elapsed)

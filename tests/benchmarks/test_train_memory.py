@@ -25,13 +25,15 @@ def test_the_profiled_peak_is_resident_tensors_plus_the_worst_moment():
     x = torch.randn(1000, 1000)
 
     def work():
-        a = x @ x  # +4 MB
-        b = a @ a  # +4 MB: two alive, the peak
+        # Element-wise ops only: a matrix product may allocate a packing workspace.
+        a = x * 2  # +4 MB
+        b = a + 1  # +4 MB: two alive, the peak
         del a
-        c = b + 1  # +4 MB after -4 MB
+        c = b * 3  # +4 MB after -4 MB
         del b, c
 
-    assert _profiled_peak(work, state) == resident + 2 * MB4
+    # Give or take the few bytes of small bookkeeping tensors that ops allocate.
+    assert abs(_profiled_peak(work, state) - (resident + 2 * MB4)) < 1024
 
 
 def test_fit_per_second_through_two_crop_lengths():

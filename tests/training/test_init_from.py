@@ -17,6 +17,12 @@ from training.published import published_state_dict
 TINY_YAML = CONFIGS_DIR / "model" / "tiny.yaml"
 
 
+def _fine_tune(config, checkpoint, out: str, run_dir) -> training.TrainResult:
+    return training.train(
+        config, shards=out, run_dir=str(run_dir), init_from=checkpoint, init_config=TINY_YAML
+    )
+
+
 @pytest.fixture
 def published_tiny(tmp_path, tiny_config):
     """A Lightning `.ckpt` in the published key layout holding a tiny model (seeded)."""
@@ -36,13 +42,7 @@ def test_fine_tuning_starts_from_the_published_weights(
     config = tiny_train_config("optim.lr=1e-30", "optim.max_steps=1", "optim.warmup_steps=0",
                                "losses.mel_only_warmup_steps=0")  # fmt: skip
     with caplog.at_level(logging.INFO, logger="training"):
-        result = training.train(
-            config,
-            shards=soundscape_out,
-            run_dir=str(tmp_path / "run"),
-            init_from=path,
-            init_config=TINY_YAML,
-        )
+        result = _fine_tune(config, path, soundscape_out, tmp_path / "run")
     assert "fine-tuning from" in caplog.text
     assert "k-means" not in caplog.text  # the checkpoint's codebook is kept
     trained = training.load_models(result.checkpoint)
@@ -63,13 +63,7 @@ def test_a_checkpoint_of_another_architecture_is_refused_with_the_fields(
     path, _, _ = published_tiny
     config = tiny_train_config("model.backbone.dim=32", "model.backbone.intermediate_dim=96")
     with pytest.raises(CheckpointMismatchError) as error:
-        training.train(
-            config,
-            shards=soundscape_out,
-            run_dir=str(tmp_path / "run"),
-            init_from=path,
-            init_config=TINY_YAML,
-        )
+        _fine_tune(config, path, soundscape_out, tmp_path / "run")
     message = str(error.value)
     assert "2 field(s)" in message
     assert "backbone.dim: checkpoint 64, config 32" in message
@@ -80,11 +74,4 @@ def test_training_only_settings_may_differ(published_tiny, soundscape_out, tmp_p
     path, _, _ = published_tiny
     config = tiny_train_config("model.backbone.dropout=0.0", "model.quantizer.decay=0.5",
                                "optim.max_steps=1", "validation.every_steps=0")  # fmt: skip
-    result = training.train(
-        config,
-        shards=soundscape_out,
-        run_dir=str(tmp_path / "run"),
-        init_from=path,
-        init_config=TINY_YAML,
-    )
-    assert result.step == 1
+    assert _fine_tune(config, path, soundscape_out, tmp_path / "run").step == 1
