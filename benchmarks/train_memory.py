@@ -62,8 +62,11 @@ def side_by_side(crop: int) -> list[Case]:
     """Plain fp32 batch 16 and micro-batches 1, 2, 4 accumulated to 16."""
     cases = [Case("fp32 batch 16", EFFECTIVE_BATCH, 1, crop)]
     for micro in (1, 2, 4):
-        cases.append(Case(f"fp32 {micro} x {EFFECTIVE_BATCH // micro}", micro,
-                          EFFECTIVE_BATCH // micro, crop))  # fmt: skip
+        cases.append(
+            Case(
+                f"fp32 {micro} x {EFFECTIVE_BATCH // micro}", micro, EFFECTIVE_BATCH // micro, crop
+            )
+        )
     return cases
 
 
@@ -159,8 +162,9 @@ def run_case(case: Case, model: str, device_name: str) -> dict:
         step(case.micro_batch, accumulation)
         figures["peak_tensor_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
     else:
-        figures["peak_tensor_mib"] = _profiled_peak(lambda: step(case.micro_batch, accumulation),
-                                                    state) / 2**20  # fmt: skip
+        figures["peak_tensor_mib"] = (
+            _profiled_peak(lambda: step(case.micro_batch, accumulation), state) / 2**20
+        )
     figures["resident_mib"] = _resident_bytes(state) / 2**20
     return figures
 
@@ -230,8 +234,17 @@ def _peak_rss_mib() -> float:
 
 
 def _run_child(case: Case, model: str, device: str, threads: int) -> dict:
-    command = [sys.executable, "-m", "benchmarks.train_memory", "--child",
-               json.dumps(asdict(case)), "--model", model, "--device", device]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.train_memory",
+        "--child",
+        json.dumps(asdict(case)),
+        "--model",
+        model,
+        "--device",
+        device,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "SONOTYPE_PROGRESS": "0"}
     output = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
     return json.loads(output.stdout.strip().splitlines()[-1])
@@ -278,8 +291,9 @@ def report(results: list[dict]) -> str:
             f"{r['peak_tensor_mib']:.0f} | {r['resident_mib']:.0f} |"
         )
     by_name = {r["case"]["name"]: r for r in results}
-    pairs = [(name, f"{name}, 2x crop") for name in ("fp32 1 x 16", "bf16 1 x 16",
-                                                    "bf16 + ckpt 1 x 16")]  # fmt: skip
+    pairs = [
+        (name, f"{name}, 2x crop") for name in ("fp32 1 x 16", "bf16 1 x 16", "bf16 + ckpt 1 x 16")
+    ]
     lines.append("")
     for short, long in pairs:
         if short in by_name and long in by_name:

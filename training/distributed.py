@@ -35,6 +35,7 @@ __all__ = [
     "local_rank",
     "mean_over_ranks",
     "no_sync",
+    "quiet_unless_main",
     "rank",
     "shutdown_distributed",
     "unwrap",
@@ -94,14 +95,14 @@ def shutdown_distributed() -> None:
 def wrap_ddp(module: nn.Module, device: torch.device) -> nn.Module:
     """`module` wrapped in DistributedDataParallel when distributed, else `module` itself.
 
-    Buffers are not broadcast at each forward: the only buffers that change in training
-    are the codebook's, and the trainer updates them identically on every rank from
-    all-reduced statistics.
+    Buffers are synced from rank 0 once, when wrapping, but not before every forward:
+    the only buffers that change in training are the codebook's, and the trainer
+    updates them identically on every rank from all-reduced statistics.
     """
     if not is_distributed():
         return module
     device_ids = [device.index] if device.type == "cuda" else None
-    return DistributedDataParallel(module, device_ids=device_ids, broadcast_buffers=False)
+    return DistributedDataParallel(module, device_ids=device_ids, forward_sync_buffers=False)
 
 
 @contextlib.contextmanager
@@ -177,6 +178,25 @@ def mean_over_ranks(values: dict[str, torch.Tensor], device: torch.device) -> di
     stacked = torch.stack([values[key].detach().float().reshape(()).to(device) for key in keys])
     stacked = all_reduce_sum(stacked) / world_size()
     return dict(zip(keys, stacked.tolist(), strict=True))
+
+
+@contextlib.contextmanager
+def quiet_unless_main(
+    packages: tuple[str, ...] = ("sonotype", "shards", "training"),
+) -> Iterator[None]:
+    """Only warnings and errors from these packages' loggers on ranks other than 0, inside."""
+    if is_main_process():
+        yield
+        return
+    loggers = [logging.getLogger(name) for name in packages]
+    levels = [each.level for each in loggers]
+    for each in loggers:
+        each.setLevel(max(logging.WARNING, each.getEffectiveLevel()))
+    try:
+        yield
+    finally:
+        for each, level in zip(loggers, levels, strict=True):
+            each.setLevel(level)
 
 
 def barrier() -> None:

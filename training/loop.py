@@ -41,6 +41,7 @@ from training.distributed import (
     init_distributed,
     is_main_process,
     mean_over_ranks,
+    quiet_unless_main,
     rank,
     shutdown_distributed,
     unwrap,
@@ -110,9 +111,17 @@ def train(
         torch.cuda.set_device(device)
     joined = init_distributed(device)
     try:
-        return _train(
-            config, device, shards, RunLayout(run_dir), resume, init_from, init_config, until_step
-        )
+        with quiet_unless_main():  # ranks other than 0 log warnings and errors only
+            return _train(
+                config,
+                device,
+                shards,
+                RunLayout(run_dir),
+                resume,
+                init_from,
+                init_config,
+                until_step,
+            )
     finally:
         if joined:
             shutdown_distributed()

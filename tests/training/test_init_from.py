@@ -39,8 +39,12 @@ def test_fine_tuning_starts_from_the_published_weights(
 ):
     path, generator, discriminators = published_tiny
     # A learning rate so small that no weight moves: the run ends with what it loaded.
-    config = tiny_train_config("optim.lr=1e-30", "optim.max_steps=1", "optim.warmup_steps=0",
-                               "losses.mel_only_warmup_steps=0")  # fmt: skip
+    config = tiny_train_config(
+        "optim.lr=1e-30",
+        "optim.max_steps=1",
+        "optim.warmup_steps=0",
+        "losses.mel_only_warmup_steps=0",
+    )
     with caplog.at_level(logging.INFO, logger="training"):
         result = _fine_tune(config, path, soundscape_out, tmp_path / "run")
     assert "fine-tuning from" in caplog.text
@@ -72,6 +76,10 @@ def test_a_checkpoint_of_another_architecture_is_refused_with_the_fields(
 
 def test_training_only_settings_may_differ(published_tiny, soundscape_out, tmp_path):
     path, _, _ = published_tiny
-    config = tiny_train_config("model.backbone.dropout=0.0", "model.quantizer.decay=0.5",
-                               "optim.max_steps=1", "validation.every_steps=0")  # fmt: skip
+    config = tiny_train_config(
+        "model.backbone.dropout=0.0",
+        "model.quantizer.decay=0.5",
+        "optim.max_steps=1",
+        "validation.every_steps=0",
+    )
     assert _fine_tune(config, path, soundscape_out, tmp_path / "run").step == 1

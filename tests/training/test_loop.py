@@ -115,11 +115,23 @@ def test_metrics_follow_the_contract_and_checkpoints_rotate(soundscape_out, tmp_
             assert math.isfinite(value), key
     train_keys = set(records[-2]) if records[-1][METRIC_SPLIT] == "val" else set(records[-1])
     for key in (
-        "loss/mel", "loss/commit", "loss/gen_mpd", "loss/fm_mrd", "loss/disc_dac",
-        "loss/total_g", "loss/total_d", "codebook/usage", "codebook/perplexity",
-        "codebook/dead", "grad_norm/generator", "grad_norm/discriminator",
-        "lr/generator", "speed/samples_per_s", "memory/peak_mb", "time_s",
-    ):  # fmt: skip
+        "loss/mel",
+        "loss/commit",
+        "loss/gen_mpd",
+        "loss/fm_mrd",
+        "loss/disc_dac",
+        "loss/total_g",
+        "loss/total_d",
+        "codebook/usage",
+        "codebook/perplexity",
+        "codebook/dead",
+        "grad_norm/generator",
+        "grad_norm/discriminator",
+        "lr/generator",
+        "speed/samples_per_s",
+        "memory/peak_mb",
+        "time_s",
+    ):
         assert key in train_keys, key
     val = records[-1]
     for key in ("val/mel_distance", "val/stft_distance", "val/si_sdr", "val/codebook_usage"):

@@ -25,10 +25,22 @@ def _train_steps(metrics: Path) -> int:
 
 def test_sigterm_checkpoints_and_exits_cleanly_then_resume_goes_on(soundscape_out, tmp_path):
     run_dir = tmp_path / "run"
-    overrides = [*FAST, "optim.max_steps=500", "checkpoint.every_steps=1000",
-                 "validation.every_steps=0"]  # fmt: skip
-    command = [sys.executable, "-m", "sonotype", "train", "--shards", soundscape_out,
-               "--run", str(run_dir)]  # fmt: skip
+    overrides = [
+        *FAST,
+        "optim.max_steps=500",
+        "checkpoint.every_steps=1000",
+        "validation.every_steps=0",
+    ]
+    command = [
+        sys.executable,
+        "-m",
+        "sonotype",
+        "train",
+        "--shards",
+        soundscape_out,
+        "--run",
+        str(run_dir),
+    ]
     for override in overrides:
         command += ["--set", override]
     env = {**os.environ, "SONOTYPE_PROGRESS": "0", "OMP_NUM_THREADS": "1"}
