@@ -82,9 +82,18 @@ class RunLayout:
         return join(self.root, "metrics.jsonl")
 
     @property
+    def metrics_csv(self) -> str:
+        """The same metrics in long form: `step,split,metric,value`, one value per row."""
+        return join(self.root, "metrics.csv")
+
+    @property
     def checkpoints_dir(self) -> str:
         """Full training state for exact resume, `step-NNNNNNNN.pt`, last N kept."""
         return join(self.root, "checkpoints")
+
+    def checkpoint(self, step: int) -> str:
+        """The full-state checkpoint written after optimizer step `step`."""
+        return join(self.checkpoints_dir, f"step-{step:08d}.pt")
 
     @property
     def export(self) -> str:

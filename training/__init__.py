@@ -7,6 +7,11 @@ Public API of the model part:
     build_generator(config) -> Generator                 encoder → VQ → backbone → ISTFT head
     build_discriminators(config) -> Discriminators       MPD, MRD, DAC (as configured)
     save_tokenizer(path, config, generator, discriminators=None, extra=None)
+
+The trainer:
+
+    train(config, shards=OUT, run_dir=RUN_DIR, resume=False, init_from=None,
+          init_config=None, until_step=None) -> TrainResult
 """
 
 from training.checkpoint import save_tokenizer, unwrap
@@ -21,6 +26,21 @@ from training.model import (
 )
 from training.tokenizer import Tokenizer, load_tokenizer
 
+
+def __getattr__(name: str):
+    # The trainer pulls in the shard reader and TensorBoard; imported on first use so
+    # that `load_tokenizer` stays light.
+    if name == "train":
+        from training.loop import train
+
+        return train
+    if name == "TrainResult":
+        from training.result import TrainResult
+
+        return TrainResult
+    raise AttributeError(f"module 'training' has no attribute {name!r}")
+
+
 __all__ = [
     "DiscriminatorOutput",
     "Discriminators",
@@ -28,10 +48,12 @@ __all__ = [
     "GeneratorOutput",
     "LoadedModels",
     "Tokenizer",
+    "TrainResult",
     "build_discriminators",
     "build_generator",
     "load_models",
     "load_tokenizer",
     "save_tokenizer",
+    "train",
     "unwrap",
 ]

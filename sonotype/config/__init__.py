@@ -18,6 +18,7 @@ from sonotype.config.load import CONFIGS_DIR
 from sonotype.config.model import ModelConfig
 from sonotype.config.reader import ReaderConfig
 from sonotype.config.report import ReportConfig
+from sonotype.config.train import TrainConfig
 from sonotype.errors import ConfigError
 
 _MODELS: dict[str, type[BaseModel]] = {
@@ -28,6 +29,7 @@ _MODELS: dict[str, type[BaseModel]] = {
     "model": ModelConfig,
     "reader": ReaderConfig,
     "report": ReportConfig,
+    "train": TrainConfig,
 }
 
 

@@ -138,6 +138,11 @@ def load_config(model: type[M], path: str | Path | None = None, overrides: Itera
         ConfigError: unreadable file, malformed override or invalid values.
     """
     data = read_yaml(path) if path is not None else {}
+    # A config may name presets of another kind (a train config's `model: tiny`); they
+    # are expanded first so that overrides can reach into them (`model.backbone.dim=32`).
+    expand = getattr(model, "expand_presets", None)
+    if expand is not None:
+        data = expand(data)
     overrides = list(overrides)
     source = str(path) if path is not None else "(defaults)"
     if overrides:

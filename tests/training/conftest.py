@@ -84,3 +84,11 @@ def tiny_generator(tiny_config: ModelConfig) -> Generator:
         generator = build_generator(tiny_config)
     seed_codebook(generator)
     return generator.eval()
+
+
+@pytest.fixture(scope="session")
+def soundscape_out(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Three shards (4, 4 and 3 segments of 2 s) of 24 kHz synthetic soundscapes (read-only)."""
+    from tests.training.soundscape_shards import write_soundscape_out
+
+    return write_soundscape_out(tmp_path_factory.mktemp("soundscape-out"), (4, 4, 3), 2.0)
