@@ -196,11 +196,6 @@ def initialize_codebook(
         )
     centroids, counts = broadcast(centroids), broadcast(counts)
     quantizer.initialize(centroids, counts)
-    # `initialize` copies EnCodec, whose EMA sums start equal to the centroids: consistent
-    # only for counts of 1 (otherwise the first update scales every code by 1 / count, a
-    # threefold blow-up at the tiny preset's 0.3 frames per code and step). An EMA sum
-    # is centroid × cluster size.
-    quantizer.embed_avg.copy_(centroids * counts[:, None])
 
 
 @dataclass

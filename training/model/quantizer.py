@@ -201,7 +201,12 @@ class VectorQuantizer(nn.Module):
 
     @torch.no_grad()
     def initialize(self, centroids: torch.Tensor, counts: torch.Tensor) -> None:
-        """Set the codebook (as EnCodec's k-means init does) and mark it initialized.
+        """Set the codebook from k-means centroids and mark it initialized.
+
+        The EMA sums start at centroid × count, so that `embed_avg / cluster_size` is the
+        codebook from the first update on. EnCodec's init copies the centroids into the
+        sums instead, which is consistent only for counts of 1: with other counts the
+        first EMA step rescales every code by about 1 / count.
 
         Args:
             centroids: `[K, D]`.
@@ -217,6 +222,6 @@ class VectorQuantizer(nn.Module):
                 f"{tuple(counts.shape)}"
             )
         self.embed.copy_(centroids)
-        self.embed_avg.copy_(centroids)
+        self.embed_avg.copy_(centroids * counts.unsqueeze(1))
         self.cluster_size.copy_(counts)
         self.inited.fill_(1.0)

@@ -136,5 +136,14 @@ def test_initialize_marks_the_codebook_ready():
     vq = VectorQuantizer(4, 2)
     vq.initialize(torch.ones(4, 2), torch.full((4,), 3.0))
     assert vq.is_initialized
-    assert torch.equal(vq.embed_avg, vq.embed)
+    assert torch.equal(vq.embed_avg, 3.0 * vq.embed)
     assert vq.cluster_size.tolist() == [3.0] * 4
+
+
+def test_an_update_that_agrees_with_the_initial_clusters_leaves_the_codebook_alone():
+    vq = VectorQuantizer(4, 2, eps=0.0)
+    centroids = torch.tensor([[0.0, 1.0], [2.0, 3.0], [-1.0, 5.0], [4.0, -2.0]])
+    counts = torch.tensor([3.0, 1.0, 6.0, 2.0])
+    vq.initialize(centroids, counts)
+    vq.ema_update(counts, centroids * counts.unsqueeze(1))
+    torch.testing.assert_close(vq.embed, centroids)
