@@ -327,6 +327,9 @@ class FeatureStore:
             )
         n_frames, n_segments = self.n_frames, self.n_segments
         m, s = len(tokens), table.num_rows
+        if s == 0:  # shards whose every segment was skipped: only record them
+            self._commit(n_frames, n_segments, shards)
+            return
         self._resize(FRAME, n_frames + m)
         self._resize(SEGMENT, n_segments + s)
         self.array(TOKENS)[n_frames : n_frames + m] = tokens
@@ -337,15 +340,19 @@ class FeatureStore:
             "segment_index", pa.array(np.arange(n_segments, n_segments + s), pa.int64())
         ).append_column("frame_start", pa.array(starts, pa.int64()))
         segment_table.write_part(self.table_url, n_segments, table)
+        self._commit(n_frames + m, n_segments + s, shards)
+
+    def _commit(self, n_frames: int, n_segments: int, shards: Sequence[str]) -> None:
+        """Step 5 of the protocol: lengths and shards in one write of the group attributes."""
         known = self.shards
         self.group.attrs.update(
             {
-                ATTR_N_FRAMES: n_frames + m,
-                ATTR_N_SEGMENTS: n_segments + s,
+                ATTR_N_FRAMES: n_frames,
+                ATTR_N_SEGMENTS: n_segments,
                 ATTR_SHARDS: known + [shard for shard in shards if shard not in known],
             }
         )
-        logger.debug("%s: committed %d frames, %d segments", self.url, n_frames + m, n_segments + s)
+        logger.debug("%s: committed %d frames, %d segments", self.url, n_frames, n_segments)
 
     def _check_frames(
         self, tokens: np.ndarray, embeddings: np.ndarray, table: pa.Table

@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from sonotype.config.cluster import ClusterConfig
+from sonotype.config.encode import EncodeConfig
 from sonotype.config.example import ExampleConfig
 from sonotype.config.load import CONFIGS_DIR
 from sonotype.config.model import ModelConfig
@@ -19,6 +20,7 @@ from sonotype.errors import ConfigError
 
 _MODELS: dict[str, type[BaseModel]] = {
     "cluster": ClusterConfig,
+    "encode": EncodeConfig,
     "example": ExampleConfig,
     "model": ModelConfig,
     "reader": ReaderConfig,

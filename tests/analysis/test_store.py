@@ -107,6 +107,18 @@ def test_uncommitted_append_is_ignored_and_overwritten(tmp_path, batches, monkey
     assert set(labels[:].tolist()) == {UNLABELLED}
 
 
+def test_an_append_without_segments_only_records_its_shards(tmp_path, batches):
+    url = str(tmp_path / "features.zarr")
+    store = write_store(url, batches[:1], frames_per_chunk=16, segments_per_chunk=4)
+    empty = {name: [] for name in FEATURE_SEGMENTS_SCHEMA.names}
+    store.append(np.zeros(0, np.int16), np.zeros((0, 6), np.float32), empty, shards=["bad.tar"])
+    append(store, batches[1])
+    store = open_store(url)
+    assert (store.n_frames, store.n_segments) == (35 + 63, 14)
+    assert store.shards == ["b0-0000.tar", "bad.tar", "b1-0000.tar"]
+    assert store.read_segments().column("frame_start").to_pylist()[5] == 35
+
+
 def test_create_reopens_the_same_model_and_refuses_another(tmp_path, batches):
     url = str(tmp_path / "features.zarr")
     write_store(url, batches[:1])
