@@ -3,22 +3,30 @@
 A shard is written to a temporary name and renamed when closed without error, so a
 killed job never leaves a truncated shard under its final name. Tar headers carry a
 fixed mtime, owner and mode, so the same samples always give the same bytes.
+
+Members are written with the standard library's `tarfile` exactly as webdataset's
+`TarWriter` writes them (tarfile's default PAX format, the members of a sample in
+sorted extension order, mode 0o444), not through `webdataset` itself: importing
+webdataset imports torch when it is installed, which would cost every Dask ingest
+worker ~0.5 GB and seconds of start-up.
 """
 
 import datetime as dt
+import io
 import json
 import math
+import tarfile
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
-
-import webdataset as wds
+from typing import IO, Any
 
 from sonotype.contracts import AUDIO_EXTENSION, METADATA_EXTENSION, is_valid_key
 from sonotype.errors import ShardFormatError
 from sonotype.fsio import atomic_open
 
 _FIXED_MTIME = 0.0
+_MEMBER_MODE = 0o444
+_OWNER = "sonotype"
 
 
 def _json_default(value: Any) -> Any:
@@ -57,12 +65,20 @@ class ShardWriter:
         self.n_samples = 0
         self._keys: set[str] = set()
         self._file_context = atomic_open(url, "wb")
-        self._tar: wds.TarWriter | None = None
+        self._tar: tarfile.TarFile | None = None
 
     def __enter__(self) -> "ShardWriter":
-        handle = self._file_context.__enter__()
-        self._tar = wds.TarWriter(handle, mtime=_FIXED_MTIME, user="sonotype", group="sonotype")
+        handle: IO[bytes] = self._file_context.__enter__()
+        self._tar = tarfile.open(fileobj=handle, mode="w|")
         return self
+
+    def _add(self, name: str, data: bytes) -> None:
+        member = tarfile.TarInfo(name)
+        member.size = len(data)
+        member.mtime = _FIXED_MTIME
+        member.mode = _MEMBER_MODE
+        member.uname = member.gname = _OWNER
+        self._tar.addfile(member, io.BytesIO(data))
 
     def write(self, key: str, audio: bytes, metadata: Mapping[str, Any]) -> None:
         """Add one sample.
@@ -82,9 +98,9 @@ class ShardWriter:
         if key in self._keys:
             raise ShardFormatError(f"{self.url}: duplicate sample key {key!r}")
         self._keys.add(key)
-        self._tar.write(
-            {"__key__": key, AUDIO_EXTENSION: audio, METADATA_EXTENSION: encode_metadata(metadata)}
-        )
+        members = {AUDIO_EXTENSION: audio, METADATA_EXTENSION: encode_metadata(metadata)}
+        for extension in sorted(members):
+            self._add(f"{key}.{extension}", members[extension])
         self.n_samples += 1
 
     def __exit__(

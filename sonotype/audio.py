@@ -8,6 +8,7 @@ libsndfile wraps out-of-range values around unless told otherwise.
 
 import contextlib
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ AudioSource = str | Path | BinaryIO
 
 _INT16_SUBTYPES = frozenset({"PCM_16", "PCM_S8", "PCM_U8", "ULAW", "ALAW", "DPCM_8", "DPCM_16"})
 _INT32_SUBTYPES = frozenset({"PCM_24", "PCM_32", "DWVW_24", "ALAC_20", "ALAC_24", "ALAC_32"})
+_SHORT_CHUNK = re.compile(r"^(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
 _INT16_SCALE = np.float32(1 / 32768)
 _INT32_SCALE = np.float32(1 / 2147483648)
 
@@ -72,8 +74,11 @@ def to_float32(samples: np.ndarray) -> np.ndarray:
 
 def float_to_int16(samples: np.ndarray) -> np.ndarray:
     """Quantise float samples to int16 with rounding and clipping (no wrap-around)."""
-    scaled = np.rint(np.asarray(samples, dtype=np.float32) * 32768.0)
-    return np.clip(scaled, -32768, 32767).astype(np.int16)
+    scaled = np.asarray(samples, dtype=np.float32) * np.float32(32768.0)
+    # In place: this runs on every stored segment, and temporaries cost as much as the math.
+    np.rint(scaled, out=scaled)
+    np.clip(scaled, -32768, 32767, out=scaled)
+    return scaled.astype(np.int16)
 
 
 def float_to_int32(samples: np.ndarray) -> np.ndarray:
@@ -116,6 +121,20 @@ def probe(source: AudioSource) -> AudioInfo:
         return AudioInfo(
             sound.samplerate, sound.channels, sound.frames, sound.format, sound.subtype
         )
+
+
+def missing_bytes(sound: sf.SoundFile) -> int:
+    """Bytes of sample data the header declares beyond the end of the file (0: complete).
+
+    libsndfile opens a truncated WAV or AIFF without error and shortens its frame count
+    to what is there; only its header log keeps the declared size, as a line such as
+    `data : 64000 (should be 31978)`.
+
+    Args:
+        sound: an open `soundfile.SoundFile` (see `open_audio`).
+    """
+    match = _SHORT_CHUNK.search(sound.extra_info)
+    return max(0, int(match[1]) - int(match[2])) if match else 0
 
 
 def iter_blocks(

@@ -19,8 +19,10 @@ examples:
   sonotype ingest example-data --out out --set segment.length_s=5 --strict
 
 A re-run skips recordings already ingested with the same fingerprint, so adding a new
-year is the same command with the new folder. Failed files are listed in
-OUT/catalog/recordings.parquet with the reason; --strict turns any failure into exit 1.
+year is the same command with the new folder; a killed run resumes where it stopped.
+Failed files are listed in OUT/catalog/recordings.parquet with the reason; --strict
+turns any failure into exit 1. OUT/catalog/ingest.yaml keeps the settings OUT was made
+with; other output-shaping settings are refused unless --force.
 """
 
 
@@ -43,6 +45,12 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
     )
     parser.add_argument("--out", required=True, metavar="OUT", help="output root (path or URL)")
     parser.add_argument("--strict", action="store_true", help="exit 1 if any recording failed")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="accept settings that differ from those OUT was made with, and redo every "
+        "recording found",
+    )
     add_config_options(parser, "ingest.yaml", "segment.length_s=5")
     add_dask_options(parser)
     parser.set_defaults(handler=run)
@@ -54,7 +62,12 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_stage_config(args, IngestConfig)
     summary = ingest.run_ingest(
-        args.inputs, args.out, config, workers=args.workers, scheduler=args.scheduler
+        args.inputs,
+        args.out,
+        config,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        force=args.force,
     )
     logger.info("%s", summary.describe())
     return 1 if args.strict and summary.n_failed else 0

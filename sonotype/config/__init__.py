@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from sonotype.config.cluster import ClusterConfig
 from sonotype.config.encode import EncodeConfig
 from sonotype.config.example import ExampleConfig
+from sonotype.config.ingest import IngestConfig
 from sonotype.config.load import CONFIGS_DIR
 from sonotype.config.model import ModelConfig
 from sonotype.config.reader import ReaderConfig
@@ -22,6 +23,7 @@ _MODELS: dict[str, type[BaseModel]] = {
     "cluster": ClusterConfig,
     "encode": EncodeConfig,
     "example": ExampleConfig,
+    "ingest": IngestConfig,
     "model": ModelConfig,
     "reader": ReaderConfig,
 }

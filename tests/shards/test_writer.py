@@ -82,3 +82,16 @@ def test_metadata_refuses_naive_times_and_nulls_nan():
     assert json.loads(encode_metadata({"x": float("nan"), "y": 1.5})) == {"x": None, "y": 1.5}
     with pytest.raises(ShardFormatError, match="naive datetime"):
         encode_metadata({"t": dt.datetime(2024, 1, 1)})
+
+
+def test_bytes_equal_those_of_webdatasets_own_tar_writer(tmp_path: Path):
+    samples = _samples(3)
+    with ShardWriter(str(tmp_path / "ours.tar")) as writer:
+        for key, data, meta in samples:
+            writer.write(key, data, meta)
+    with (tmp_path / "theirs.tar").open("wb") as handle:
+        tar = wds.TarWriter(handle, mtime=0.0, user="sonotype", group="sonotype")
+        for key, data, meta in samples:
+            tar.write({"__key__": key, "flac": data, "json": encode_metadata(meta)})
+        tar.close()
+    assert (tmp_path / "ours.tar").read_bytes() == (tmp_path / "theirs.tar").read_bytes()

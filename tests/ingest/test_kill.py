@@ -1,0 +1,109 @@
+"""A real `sonotype ingest` process killed with SIGKILL, then run again, ends exactly like a run
+that was never interrupted: the same segment keys, catalogs and audio samples."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import ingest
+from ingest import work
+from sonotype.config.ingest import IngestConfig
+from sonotype.config.load import load_config
+from tests.audio_factory import AudioFactory, noise
+from tests.ingest.helpers import catalog_rows, read_shards
+
+ROOT = Path(__file__).resolve().parents[2]
+# 6 files of 4 s cut into 1 s tasks: 24 tasks, slowed by small blocks so that a kill
+# lands while the run is still busy.
+OVERRIDES = [
+    "segment.length_s=0.5",
+    "job.max_task_s=1.0",
+    "job.block_s=0.05",
+    "resample.quality=VHQ",
+]
+_WAIT_S = 120
+
+
+def _kill_after(out: Path, n_tasks: int, log: Path, inputs: Path) -> None:
+    """Start `sonotype ingest` and SIGKILL its whole process group once `n_tasks` are done."""
+    sets = [argument for override in OVERRIDES for argument in ("--set", override)]
+    command = [
+        sys.executable,
+        "-m",
+        "sonotype",
+        "ingest",
+        str(inputs),
+        "--out",
+        str(out),
+        "--workers",
+        "2",
+        *sets,
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SONOTYPE_PROGRESS": "0"}
+    with log.open("wb") as handle:
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + _WAIT_S
+            while len(work.finished_tasks(str(out))) < n_tasks:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"ingest ended before {n_tasks} tasks: {log.read_text()}")
+                time.sleep(0.01)
+        finally:
+            # The group: the CLI, its Dask scheduler and its worker processes, all at once.
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def recordings(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The input folder, written once for both kill points."""
+    factory = AudioFactory(tmp_path_factory.mktemp("kill-input"))
+    for day in range(1, 7):
+        factory.write(f"S/2024010{day}_000000.wav", noise(4.0, 44100, seed=day), 44100)
+    return factory.root
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(
+    recordings: Path, dask_scheduler: str, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The output of a run that nothing interrupted."""
+    out = tmp_path_factory.mktemp("uninterrupted")
+    config = load_config(IngestConfig, None, OVERRIDES)
+    ingest.run_ingest([str(recordings)], str(out), config, scheduler=dask_scheduler)
+    return out
+
+
+@pytest.mark.parametrize("n_tasks", [1, 12])
+def test_sigkill_then_rerun_equals_an_uninterrupted_run(
+    recordings: Path, uninterrupted: Path, dask_scheduler: str, tmp_path: Path, n_tasks: int
+):
+    config = load_config(IngestConfig, None, OVERRIDES)
+    out = tmp_path / "killed"
+    _kill_after(out, n_tasks, tmp_path / "killed.log", recordings)
+    assert not (out / "catalog" / "segments.parquet").exists(), "the kill came after the run"
+    summary = ingest.run_ingest([str(recordings)], str(out), config, scheduler=dask_scheduler)
+    assert summary.n_ok == 6
+
+    expected = catalog_rows(uninterrupted, "segments")
+    assert len(expected) == 6 * 8
+    assert catalog_rows(out, "segments") == expected
+    assert catalog_rows(out, "recordings") == catalog_rows(uninterrupted, "recordings")
+    resumed, reference = read_shards(out), read_shards(uninterrupted)
+    assert sorted(resumed) == sorted(reference) == sorted(r["key"] for r in expected)
+    for key, (samples, _) in reference.items():
+        np.testing.assert_array_equal(resumed[key][0], samples)
+    assert list(out.rglob("*.tmp-*")) == []
