@@ -3,7 +3,7 @@
 import importlib
 import sys
 
-BENCHMARKS = ("ingest", "shards_reader", "cluster")
+BENCHMARKS = ("ingest", "shards_reader", "cluster", "encode")
 
 
 def main(argv: list[str]) -> int:

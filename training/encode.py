@@ -66,11 +66,13 @@ class EncodeSummary:
         audio_s: seconds of audio encoded by this run.
         skipped: segments left out by this run, by reason.
         n_clipped: segments whose embeddings were clipped to the float16 range.
-        workers: processes that encoded (1 in the client process).
+        workers: tasks that could run at once: the Dask workers' threads (1 per worker on
+            the local cluster), or 1 in the client process.
         wall_s: seconds the run took, start-up included.
         encode_s: seconds from the first shard submitted to the last appended.
         task_s: seconds the shards took where they were encoded, summed.
         model_s: seconds of those spent in model calls, summed.
+        append_s: seconds the client spent appending to the store (Zarr and Parquet writes).
     """
 
     store: str
@@ -88,6 +90,7 @@ class EncodeSummary:
     encode_s: float = 0.0
     task_s: float = 0.0
     model_s: float = 0.0
+    append_s: float = 0.0
 
     @property
     def frames_per_s(self) -> float:
@@ -203,12 +206,12 @@ def encode_features(
             if in_process:
                 tokenizer = tokenizer.to(_device(device))
                 tick = time.perf_counter()
-                results = _encode_here(tokenizer, todo, settings, bar.update)
+                results = _encode_here(tokenizer, todo, settings, config.read_ahead, bar.update)
                 _append_all(features, results, summary)
             else:
                 plugin = TokenizerPlugin(str(checkpoint), resolved, digest, config.chunk_frames)
                 with dask_client(workers, scheduler) as client:
-                    summary.workers = max(1, len(client.scheduler_info()["workers"]))
+                    summary.workers = max(1, sum(client.nthreads().values()))
                     window = config.shards_in_flight_per_worker * summary.workers
                     tick = time.perf_counter()
                     results = encode_on_dask(
@@ -230,6 +233,7 @@ def _append_all(
         if result.failure is not None:
             summary.failed[result.shard] = result.failure
             continue
+        tick = time.perf_counter()
         features.append(
             result.tokens,
             result.embeddings,
@@ -237,6 +241,7 @@ def _append_all(
             pooled=result.pooled,
             shards=[result.shard],
         )
+        summary.append_s += time.perf_counter() - tick
         summary.add(result, features.sample_rate)
 
 
@@ -244,10 +249,11 @@ def _encode_here(
     tokenizer: Tokenizer,
     jobs: Sequence[ShardJob],
     settings: ShardSettings,
+    read_ahead_windows: int,
     advance: Callable[[int], object],
 ) -> Iterator[ShardFeatures]:
     for job in jobs:
-        yield encode_shard(tokenizer, job.url, job.shard, settings, on_segments=advance)
+        yield encode_shard(tokenizer, job.url, job.shard, settings, advance, read_ahead_windows)
 
 
 def _runs_in_process(device: str, workers: int | None, scheduler: str | None) -> bool:

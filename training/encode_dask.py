@@ -34,6 +34,10 @@ logger = logging.getLogger(__name__)
 
 _CONNECT_TIMEOUT_S = 30
 _WORKER_SETTINGS = {
+    # Dask starts workers with MALLOC_TRIM_THRESHOLD_=65536, which also turns off glibc's
+    # adaptive mmap threshold: every activation tensor of the encoder (tens of MB) is then
+    # mapped, page-faulted and unmapped afresh, layer after layer.
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
     # The statistical profiler samples each task's stack every 10 ms; nobody reads it here.
     "distributed.worker.profile.enabled": False,
 }

@@ -16,7 +16,7 @@ import logging
 import random
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -32,6 +32,7 @@ from sonotype.contracts import FEATURE_SEGMENTS_SCHEMA
 from sonotype.contracts import SegmentColumn as Col
 from sonotype.errors import SonotypeError
 from training.encode_batches import equal_length_groups, n_frames, windows
+from training.read_ahead import read_ahead
 from training.tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
@@ -200,6 +201,7 @@ def encode_shard(
     shard: str,
     settings: ShardSettings,
     on_segments: Callable[[int], None] | None = None,
+    read_ahead_windows: int = 0,
 ) -> ShardFeatures:
     """Tokens, embeddings and rows of every selected segment of one shard.
 
@@ -210,6 +212,8 @@ def encode_shard(
         settings: reading, batching and float16 settings.
         on_segments: called with the number of segments handled after each window
             (progress).
+        read_ahead_windows: windows read and decoded ahead by a background thread while
+            the model runs (0: read in this thread, between model calls).
 
     Returns:
         The shard's features in tar order, or a failure with nothing else filled in.
@@ -220,29 +224,15 @@ def encode_shard(
     started = time.perf_counter()
     skips = _Skips()
     collector = _Collector(shard, tokenizer.embedding_dim, settings.float16_overflow, skips)
-    # The whole shard: `stop` past any real count, so read_range never stops early.
-    samples = read_range(ShardRange(url, 0, sys.maxsize), settings.segment_filter, skips)
-    # Deterministic settings draw nothing from the generator; it is there for the signature.
-    specs = make_specs(samples, settings.stream, random.Random(0), skips)
-    crops = decode(numbered(specs), settings.stream, skips)
     model_s = 0.0
-    for window in windows(crops, settings.batch_size):
-        kept, rows = [], []
-        for crop in window:
-            try:
-                rows.append(segment_row(crop, shard, settings.stream.sample_rate))
-            except ValueError as error:
-                skips.record("metadata", f"{shard}: {crop.key}: {error}")
-                continue
-            kept.append(crop)
-        results, seconds = encode_window(
-            tokenizer, [crop.wav for crop in kept], settings.batch_size
-        )
+    for window in read_ahead(_read_windows(url, shard, settings, skips), read_ahead_windows):
+        waves = [crop.wav for crop, _ in window.segments]
+        results, seconds = encode_window(tokenizer, waves, settings.batch_size)
         model_s += seconds
-        for crop, row, (codes, latents) in zip(kept, rows, results, strict=True):
+        for (crop, row), (codes, latents) in zip(window.segments, results, strict=True):
             collector.add(row, crop.length, codes, latents)
         if on_segments is not None:
-            on_segments(len(window))
+            on_segments(window.n_read)
     failures = [skips.first[reason] for reason in SHARD_FAILURES if reason in skips.first]
     if failures:
         message = "; ".join(failures)
@@ -255,6 +245,34 @@ def encode_shard(
     result.model_s = model_s
     result.total_s = time.perf_counter() - started
     return result
+
+
+@dataclass(frozen=True)
+class _Window:
+    """Up to `batch_size` consecutive segments, decoded, with their rows."""
+
+    segments: list[tuple[Crop, dict[str, Any]]]
+    n_read: int
+    """Segments read, those left out for bad metadata included (progress counts them)."""
+
+
+def _read_windows(
+    url: str, shard: str, settings: ShardSettings, skips: _Skips
+) -> Iterator[_Window]:
+    """The shard's selected segments, decoded and gain-normalised, in windows, tar order."""
+    # The whole shard: `stop` past any real count, so read_range never stops early.
+    samples = read_range(ShardRange(url, 0, sys.maxsize), settings.segment_filter, skips)
+    # Deterministic settings draw nothing from the generator; it is there for the signature.
+    specs = make_specs(samples, settings.stream, random.Random(0), skips)
+    crops = decode(numbered(specs), settings.stream, skips)
+    for window in windows(crops, settings.batch_size):
+        segments = []
+        for crop in window:
+            try:
+                segments.append((crop, segment_row(crop, shard, settings.stream.sample_rate)))
+            except ValueError as error:
+                skips.record("metadata", f"{shard}: {crop.key}: {error}")
+        yield _Window(segments, len(window))
 
 
 def encode_window(

@@ -22,10 +22,12 @@ def _every_kept_segment() -> SegmentFilterConfig:
 class EncodeConfig(StrictModel):
     """How segments are read, batched and encoded, and how the work is spread.
 
-    Memory: a Dask worker holds its shard's features until the client takes them
-    (`n_frames × dim × 2` bytes of float16, about 40 kB per second of audio at 512-d and
-    40 frames/s) plus one batch of decoded audio and the model's activations for it; the
-    client holds at most `shards_in_flight_per_worker × workers` shards' features.
+    Memory: a shard's features are `n_frames × dim × 2` bytes of float16 (about 40 kB
+    per second of audio at 512-d and 40 frames/s; 147 MB for an ingest shard of one
+    hour). A worker holds the shard it encodes plus one batch of decoded audio and the
+    model's activations for it; finished shards wait on the workers until the client
+    appends them in order, at most `shards_in_flight_per_worker × workers` shards in the
+    cluster; the client holds the one it appends.
     """
 
     batch_size: int = Field(
@@ -62,6 +64,15 @@ class EncodeConfig(StrictModel):
         description=(
             "embeddings beyond ±65504 do not fit float16: clip them (counted), skip the "
             "segment (counted as float16_overflow), or stop with an error"
+        ),
+    )
+    read_ahead: int = Field(
+        default=2,
+        ge=0,
+        description=(
+            "batches read and decoded ahead by a background thread when one model encodes in "
+            "this process (--device cuda, --workers 0), so the device does not wait for FLAC "
+            "decoding; 0: none. Dask workers read in their own thread (one core each)"
         ),
     )
     shards_in_flight_per_worker: int = Field(

@@ -93,6 +93,13 @@ def test_each_segment_is_stored_as_the_tokenizer_encodes_it_alone(checkpoint, fa
     assert not summary.failed
 
 
+def test_reading_ahead_in_a_thread_changes_nothing(checkpoint, fake, tmp_path):
+    encode_features(checkpoint, fake.out, config=EncodeConfig(read_ahead=3), workers=0)
+    inline = write_out(tmp_path / "inline", SIZES, durations=TAILS)
+    encode_features(checkpoint, inline.out, config=EncodeConfig(read_ahead=0), workers=0)
+    snapshot(_store(fake)).assert_equal(snapshot(_store(inline)))
+
+
 def test_the_table_gives_every_frame_a_time_and_the_attributes_name_the_model(checkpoint, fake):
     encode_features(checkpoint, fake.out, workers=0)
     store = open_store(_store(fake))
@@ -157,9 +164,9 @@ def test_new_shards_are_appended_alone_and_a_rerun_with_nothing_new_does_nothing
     encoded = []
     original = training.encode.encode_shard
 
-    def recording(tokenizer, url, shard, settings, on_segments=None):
+    def recording(tokenizer, url, shard, *args):
         encoded.append(shard)
-        return original(tokenizer, url, shard, settings, on_segments)
+        return original(tokenizer, url, shard, *args)
 
     monkeypatch.setattr(training.encode, "encode_shard", recording)
     second = encode_features(checkpoint, fake.out, workers=0)
