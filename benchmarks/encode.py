@@ -27,7 +27,12 @@ single-threaded workers:
 - between shards: the encoding processes' time in no shard: in-process, the appends and
   the loop; on Dask, the workers loading the model, waiting for a task or at the end for
   the last shard of another worker, and sending results;
-- outside: `1 - model share`: everything that is not the model.
+- outside: `1 - model share`: everything that is not the model;
+- model CPU ms/frame: CPU time of the model calls' thread per frame (the model's whole
+  CPU cost with one torch thread): the same in every case, whatever the wall clock did;
+- CPU while in model: that CPU time over the model calls' wall time; below 100% the
+  processes waited for a core (other jobs on a shared machine, or more workers than
+  free cores).
 
 The 40 tokens/s model encodes the recordings of 2024 only (6 shards, an hour), to keep
 the run short; the tiny model encodes everything (12 shards).
@@ -75,10 +80,24 @@ class Figures:
     read_share: float
     append_share: float
     between_share: float
+    model_cpu_s: float
 
     @property
     def frames_per_s(self) -> float:
         return self.n_frames / self.encode_s
+
+    @property
+    def model_cpu_ms_per_frame(self) -> float:
+        return 1000 * self.model_cpu_s / self.n_frames
+
+    @property
+    def cpu_got(self) -> float:
+        """Share of the encoding processes' wall time their model calls had a CPU."""
+        return self.model_cpu_s / (self.model_share * self.budget_s)
+
+    @property
+    def budget_s(self) -> float:
+        return max(self.case.workers, 1) * self.encode_s
 
     @property
     def outside_share(self) -> float:
@@ -152,25 +171,31 @@ def measure(case: Case, out: str) -> Figures:
         (summary.task_s - summary.model_s) / budget,
         summary.append_s / summary.encode_s,
         1.0 - summary.task_s / budget,
+        summary.model_cpu_s,
     )
 
 
 def table(rows: list[Figures]) -> str:
     lines = [
         "| model | where | audio s | frames | wall s | encode s | frames/s | × real time "
-        "| model | read+decode | between shards | append (client) | outside the model |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| model | read+decode | between shards | append (client) | outside the model "
+        "| model CPU ms/frame | CPU while in model |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        where = (
-            "this process, 1 thread" if r.case.workers == 0 else f"Dask, {r.case.workers} workers"
-        )
+        if r.case.workers:
+            where = f"Dask, {r.case.workers} workers"
+        elif r.case.read_ahead:
+            where = f"this process, reading {r.case.read_ahead} batches ahead in a thread"
+        else:
+            where = "this process, 1 thread"
         lines.append(
             f"| {r.case.model} | {where} | {r.audio_s:.0f} | {r.n_frames} | {r.wall_s:.1f} "
             f"| {r.encode_s:.1f} | {r.frames_per_s:.0f} | {r.audio_s / r.encode_s:.0f} "
             f"| {100 * r.model_share:.1f}% | {100 * r.read_share:.1f}% "
             f"| {100 * r.between_share:.1f}% | {100 * r.append_share:.1f}% "
-            f"| **{100 * r.outside_share:.1f}%** |"
+            f"| **{100 * r.outside_share:.1f}%** | {r.model_cpu_ms_per_frame:.3f} "
+            f"| {100 * r.cpu_got:.0f}% |"
         )
     return "\n".join(lines)
 

@@ -44,7 +44,7 @@ from sonotype.errors import SonotypeError
 from sonotype.progress import progress_bar
 from training.encode_dask import ShardJob, TokenizerPlugin, dask_client, encode_on_dask
 from training.encode_shard import ShardFeatures, ShardSettings, encode_shard
-from training.encode_store import checkpoint_sha256, prepare_store
+from training.encode_store import checkpoint_sha256, complete_shards, prepare_store
 from training.load import resolve_model_config
 from training.tokenizer import Tokenizer, load_tokenizer
 
@@ -72,6 +72,7 @@ class EncodeSummary:
         encode_s: seconds from the first shard submitted to the last appended.
         task_s: seconds the shards took where they were encoded, summed.
         model_s: seconds of those spent in model calls, summed.
+        model_cpu_s: CPU seconds of the model calls' threads, summed (see ShardFeatures).
         append_s: seconds the client spent appending to the store (Zarr and Parquet writes).
     """
 
@@ -90,6 +91,7 @@ class EncodeSummary:
     encode_s: float = 0.0
     task_s: float = 0.0
     model_s: float = 0.0
+    model_cpu_s: float = 0.0
     append_s: float = 0.0
 
     @property
@@ -181,6 +183,13 @@ def encode_features(
     index = ShardIndex.from_catalog(out, segment_filter)
     resolved = resolve_model_config(model_config) if model_config is not None else None
     digest = checkpoint_sha256(str(checkpoint), resolved)
+    jobs = _jobs(index, out)
+    done = complete_shards(url, digest, config)
+    if done is not None and all(job.shard in done for job in jobs):
+        # Nothing new: no model loaded, no cluster started.
+        summary = EncodeSummary(url, n_shards=len(jobs), n_shards_before=len(jobs))
+        summary.wall_s = time.perf_counter() - started
+        return summary
     tokenizer = load_tokenizer(checkpoint, resolved, chunk_frames=config.chunk_frames)
     if index.sample_rate != tokenizer.sample_rate:
         raise SonotypeError(
@@ -188,7 +197,6 @@ def encode_features(
             f"{tokenizer.sample_rate} Hz; ingest at the model's rate (resample.sample_rate)"
         )
     features = prepare_store(url, _identity(tokenizer, digest), config, force)
-    jobs = _jobs(index, out)
     done = set(features.shards)
     todo = [job for job in jobs if job.shard not in done]
     summary = EncodeSummary(url, n_shards=len(jobs), n_shards_before=len(jobs) - len(todo))
@@ -230,6 +238,7 @@ def _append_all(
     for result in results:
         summary.task_s += result.total_s
         summary.model_s += result.model_s
+        summary.model_cpu_s += result.model_cpu_s
         if result.failure is not None:
             summary.failed[result.shard] = result.failure
             continue

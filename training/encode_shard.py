@@ -81,6 +81,8 @@ class ShardFeatures:
         n_clipped: segments whose embeddings were clipped to the float16 range.
         n_samples: audio samples encoded.
         model_s: seconds spent in model calls (transfers to and from the device included).
+        model_cpu_s: CPU seconds of the calling thread in model calls (all of the model's
+            CPU work when torch runs one thread, as on the Dask workers).
         total_s: seconds the whole shard took.
     """
 
@@ -94,6 +96,7 @@ class ShardFeatures:
     n_clipped: int = 0
     n_samples: int = 0
     model_s: float = 0.0
+    model_cpu_s: float = 0.0
     total_s: float = 0.0
 
     @property
@@ -224,11 +227,12 @@ def encode_shard(
     started = time.perf_counter()
     skips = _Skips()
     collector = _Collector(shard, tokenizer.embedding_dim, settings.float16_overflow, skips)
-    model_s = 0.0
+    model_s = model_cpu_s = 0.0
     for window in read_ahead(_read_windows(url, shard, settings, skips), read_ahead_windows):
         waves = [crop.wav for crop, _ in window.segments]
-        results, seconds = encode_window(tokenizer, waves, settings.batch_size)
+        results, seconds, cpu_seconds = encode_window(tokenizer, waves, settings.batch_size)
         model_s += seconds
+        model_cpu_s += cpu_seconds
         for (crop, row), (codes, latents) in zip(window.segments, results, strict=True):
             collector.add(row, crop.length, codes, latents)
         if on_segments is not None:
@@ -242,7 +246,7 @@ def encode_shard(
     else:
         result = collector.features()
         result.skipped = dict(skips.counts)
-    result.model_s = model_s
+    result.model_s, result.model_cpu_s = model_s, model_cpu_s
     result.total_s = time.perf_counter() - started
     return result
 
@@ -277,7 +281,7 @@ def _read_windows(
 
 def encode_window(
     tokenizer: Tokenizer, waves: list[np.ndarray], batch_size: int
-) -> tuple[list[tuple[np.ndarray, np.ndarray]], float]:
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], float, float]:
     """Encode segments in model calls of equal-length groups; results in input order.
 
     Args:
@@ -286,17 +290,18 @@ def encode_window(
         batch_size: most segments per call.
 
     Returns:
-        (per segment: codes int64 `[F_i]` and embeddings float32 `[F_i, dim]`, seconds spent
-        in model calls), F_i = ceil(T_i / hop).
+        (per segment: codes int64 `[F_i]` and embeddings float32 `[F_i, dim]`; seconds and
+        this thread's CPU seconds spent in model calls), F_i = ceil(T_i / hop).
     """
     results: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    seconds = 0.0
+    seconds = cpu_seconds = 0.0
     for group in equal_length_groups([len(wave) for wave in waves], batch_size):
         batch = torch.from_numpy(np.stack([waves[i] for i in group]))  # [B, T]
-        tick = time.perf_counter()
+        tick, cpu_tick = time.perf_counter(), time.thread_time()
         codes, latents = tokenizer.encode_with_embeddings(batch)  # [B, F], [B, F, D]
         codes_np, latents_np = codes.cpu().numpy(), latents.float().cpu().numpy()
         seconds += time.perf_counter() - tick
+        cpu_seconds += time.thread_time() - cpu_tick
         expected = n_frames(batch.shape[-1], tokenizer.hop_length)
         if codes_np.shape[-1] != expected:  # a broken tokenizer contract, not bad input
             raise RuntimeError(
@@ -305,4 +310,4 @@ def encode_window(
             )
         for row, position in enumerate(group):
             results[position] = (codes_np[row], latents_np[row])
-    return [results[position] for position in range(len(waves))], seconds
+    return [results[position] for position in range(len(waves))], seconds, cpu_seconds

@@ -104,6 +104,24 @@ def prepare_store(
     return store
 
 
+def complete_shards(url: str, digest: str, config: EncodeConfig) -> set[str] | None:
+    """The shards already in the store, if a run with this model and settings can append.
+
+    Lets a re-run with nothing new stop before loading the model; conflicts are left to
+    `prepare_store` to report.
+
+    Returns:
+        The store's `shards`, or None when there is no store, or it was made with another
+        checkpoint or other output-shaping settings.
+    """
+    if not exists(join(url, "zarr.json")):
+        return None
+    store = open_store(url)
+    if store.checkpoint_sha256 != digest or _differing_settings(url, config):
+        return None
+    return set(store.shards)
+
+
 def _differing_settings(url: str, config: EncodeConfig) -> list[str]:
     """Dotted names of output-shaping settings that differ from those saved with the store."""
     saved_url = features_config_path(url)

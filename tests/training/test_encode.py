@@ -174,12 +174,12 @@ def test_new_shards_are_appended_alone_and_a_rerun_with_nothing_new_does_nothing
     assert (first.n_shards_encoded, second.n_shards_before, second.n_shards_encoded) == (2, 2, 1)
     snapshot(_store(fake)).assert_equal(snapshot(_store(whole)))
 
-    # Nothing new: no shard read, no Dask cluster started, the store untouched.
+    # Nothing new: no model loaded, no shard read, no Dask cluster started, store untouched.
     def refuse(*args, **kwargs):
         raise AssertionError("a re-run with nothing new started work")
 
-    monkeypatch.setattr(training.encode, "encode_shard", refuse)
-    monkeypatch.setattr(training.encode, "dask_client", refuse)
+    for name in ("load_tokenizer", "encode_shard", "dask_client"):
+        monkeypatch.setattr(training.encode, name, refuse)
     third = encode_features(checkpoint, fake.out, workers=2)
     assert (third.n_shards_before, third.n_shards_encoded) == (3, 0)
     assert "nothing to do" in third.describe()
