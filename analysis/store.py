@@ -31,6 +31,7 @@ Crash and commit protocol of `FeatureStore.append` (one writer at a time):
 4. write the table part `part-<n_segments>.parquet` atomically;
 5. commit: one write of the group attributes sets `n_frames`, `n_segments` and `shards`.
 
+An append of no segments (shards whose every segment was skipped) does step 5 only.
 A crash before step 5 leaves rows past the committed lengths (and maybe a table part
 starting at `n_segments`); readers ignore them, and the next append (a resumed encode
 skips the shards listed in `shards`) overwrites them. Zarr writes each metadata and

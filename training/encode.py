@@ -40,9 +40,10 @@ from shards.stream import StreamSettings
 from sonotype.config.encode import EncodeConfig
 from sonotype.config.model import ModelConfig
 from sonotype.contracts import OutputLayout
+from sonotype.dask_cluster import dask_client
 from sonotype.errors import SonotypeError
 from sonotype.progress import progress_bar
-from training.encode_dask import ShardJob, TokenizerPlugin, dask_client, encode_on_dask
+from training.encode_dask import ShardJob, TokenizerPlugin, encode_on_dask
 from training.encode_shard import ShardFeatures, ShardSettings, encode_shard
 from training.encode_store import checkpoint_sha256, complete_shards, prepare_store
 from training.load import resolve_model_config

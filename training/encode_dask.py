@@ -6,41 +6,28 @@ it) and run with one torch thread: the cluster has one single-threaded process p
 core. A task encodes one shard (`encode_shard`) and keeps its features on the worker
 until the client asks for them.
 
-The client appends shard after shard in the order of the shard list, whatever order the
-tasks finish in, so the store is the same for any number of workers. At most `window`
-shards are submitted and not yet appended: finished shards that wait for an earlier,
-slower one are what the workers hold beyond the shard at hand, so memory is bounded by
-the window, not by the number of shards.
+The client (`sonotype.dask_cluster.dask_client`: a local cluster of single-threaded
+worker processes, or an existing scheduler) appends shard after shard in the order of
+the shard list, whatever order the tasks finish in, so the store is the same for any
+number of workers. At most `window` shards are submitted and not yet appended: finished
+shards that wait for an earlier, slower one are what the workers hold beyond the shard
+at hand, so memory is bounded by the window, not by the number of shards.
 """
 
-import contextlib
 import logging
-import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-import dask
 import torch
-from dask.distributed import Client, LocalCluster, WorkerPlugin, as_completed, get_worker
+from dask.distributed import Client, Future, WorkerPlugin, as_completed, get_worker
 
 from sonotype.config.model import ModelConfig
-from sonotype.errors import SonotypeError
 from training.encode_shard import ShardFeatures, ShardSettings, encode_shard
 from training.tokenizer import Tokenizer, load_tokenizer
 
 logger = logging.getLogger(__name__)
-
-_CONNECT_TIMEOUT_S = 30
-_WORKER_SETTINGS = {
-    # Dask starts workers with MALLOC_TRIM_THRESHOLD_=65536, which also turns off glibc's
-    # adaptive mmap threshold: every activation tensor of the encoder (tens of MB) is then
-    # mapped, page-faulted and unmapped afresh, layer after layer.
-    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
-    # The statistical profiler samples each task's stack every 10 ms; nobody reads it here.
-    "distributed.worker.profile.enabled": False,
-}
 
 
 @dataclass(frozen=True)
@@ -106,64 +93,6 @@ def _encode_task(plugin_name: str, job: ShardJob, settings: ShardSettings) -> Sh
     return encode_shard(plugin.tokenizer(), job.url, job.shard, settings)
 
 
-@contextlib.contextmanager
-def _quiet_dask_logs() -> Iterator[None]:
-    """Keep Dask's INFO chatter (cluster start, workers joining) out of a normal run's log.
-
-    distributed sets its logger to INFO when imported, after the CLI configured logging;
-    with `-v` (DEBUG) it is left as it is.
-    """
-    dask_logger = logging.getLogger("distributed")
-    previous = dask_logger.level
-    if not logger.isEnabledFor(logging.DEBUG):
-        dask_logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        dask_logger.setLevel(previous)
-
-
-@contextlib.contextmanager
-def dask_client(workers: int | None, scheduler: str | None) -> Iterator[Client]:
-    """A client of a running scheduler, or of a local cluster that ends with the block.
-
-    The local cluster runs `workers` single-threaded processes (Dask starts them with
-    OMP/MKL threads at 1).
-
-    Args:
-        workers: processes of the local cluster (None: one per core).
-        scheduler: address of a running scheduler, e.g. "tcp://head:8786".
-
-    Yields:
-        The client.
-
-    Raises:
-        SonotypeError: the scheduler cannot be reached.
-    """
-    if scheduler is not None:
-        try:
-            client = Client(scheduler, timeout=_CONNECT_TIMEOUT_S)
-        except (OSError, TimeoutError) as error:
-            raise SonotypeError(
-                f"cannot reach the Dask scheduler at {scheduler} ({error}); check the "
-                "address, or leave out --scheduler for a local cluster"
-            ) from error
-        with client:
-            yield client
-        return
-    n_workers = workers or os.cpu_count() or 1
-    with (
-        _quiet_dask_logs(),
-        dask.config.set(_WORKER_SETTINGS),
-        LocalCluster(
-            n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0"
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        logger.info("local Dask cluster: %d worker process(es)", n_workers)
-        yield client
-
-
 def encode_on_dask(
     client: Client,
     jobs: Sequence[ShardJob],
@@ -187,7 +116,7 @@ def encode_on_dask(
     """
     client.register_plugin(plugin)
     run = uuid.uuid4().hex[:8]
-    futures: dict[int, object] = {}
+    futures: dict[int, Future] = {}
     position_of: dict[str, int] = {}
     finished: set[int] = set()
     pending = as_completed()

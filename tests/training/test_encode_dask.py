@@ -13,6 +13,7 @@ import psutil
 import pytest
 from dask.distributed import LocalCluster
 
+import sonotype.dask_cluster
 import training.encode
 from analysis.store import open_store
 from sonotype.config.encode import EncodeConfig
@@ -68,6 +69,16 @@ def test_one_worker_two_workers_and_this_process_make_the_same_store(
     assert len(seen_in_flight) == 12
     assert all(known <= window for known, window in seen_in_flight)
     assert {window for _, window in seen_in_flight} == {1, 2}
+
+
+def test_an_unreachable_scheduler_is_a_clear_error_and_commits_nothing(
+    checkpoint, tmp_path, monkeypatch
+):
+    fake = write_out(tmp_path / "out", (1,))
+    monkeypatch.setattr(sonotype.dask_cluster, "_CONNECT_TIMEOUT_S", 1)
+    with pytest.raises(SonotypeError, match=r"cannot reach the Dask scheduler at tcp://127"):
+        encode_features(checkpoint, fake.out, scheduler="tcp://127.0.0.1:9")
+    assert open_store(OutputLayout(fake.out).features).n_frames == 0
 
 
 def _committed_segments(url: str) -> int:
