@@ -147,7 +147,7 @@ class _Collector:
             if self.overflow == "skip":
                 self.skips.record("float16_overflow", message)
                 return
-            logger.warning("%s; clipped (float16_overflow: clip)", message)
+            logger.debug("%s; clipped (float16_overflow: clip)", message)
             stored = np.clip(latents, -FLOAT16_MAX, FLOAT16_MAX)
             self.n_clipped += 1
         self.tokens.append(codes.astype(np.int16))
@@ -246,6 +246,12 @@ def encode_shard(
     else:
         result = collector.features()
         result.skipped = dict(skips.counts)
+        if result.n_clipped:
+            logger.warning(
+                "%s: embeddings of %d segments clipped to float16's ±65504 (float16_overflow)",
+                shard,
+                result.n_clipped,
+            )
     result.model_s, result.model_cpu_s = model_s, model_cpu_s
     result.total_s = time.perf_counter() - started
     return result

@@ -281,6 +281,14 @@ def test_bad_samples_are_skipped_and_unreadable_shards_left_for_the_next_run(
     )
 
 
+def test_segments_with_unusable_metadata_are_skipped_with_a_reason(checkpoint, tmp_path):
+    fake = write_out(tmp_path / "out", (3,), row_changes={1: {"recording_id": ""}})
+    summary = encode_features(checkpoint, fake.out, workers=0)
+    assert summary.skipped == {"metadata": 1}
+    keys = open_store(_store(fake)).read_segments().column("key").to_pylist()
+    assert keys == [fake.all_keys[0], fake.all_keys[2]]
+
+
 def test_filters_choose_the_segments(checkpoint, fake):
     config = EncodeConfig(filters={"sites": ["B"]})
     summary = encode_features(checkpoint, fake.out, config=config, workers=0)
