@@ -10,7 +10,9 @@ For readers (report, notebooks):
     `Clustering.stats_path(OCCURRENCE_FILE)` etc. → the statistics tables.
 
 For the CLI:
-    `cluster_features(store_url, name, config, update=..., force=...)` → `ClusterSummary`.
+    `cluster_features(store_url, name, config, update=..., force=...)` → `ClusterSummary`;
+    `write_report(out, config=ReportConfig(...), run_dir=..., features=..., name=...)`
+    → the path of `OUT/report/index.html`.
 """
 
 from analysis.clustering import ClusterSummary, cluster_features, saved_config_path
@@ -26,6 +28,7 @@ from analysis.clusters_io import (
 )
 from analysis.features import FeatureSpec, FeatureView
 from analysis.kmeans import StreamingKMeans
+from analysis.report import write_report
 from analysis.store import UNLABELLED, FeatureStore, StoreIdentity, create_store, open_store
 
 __all__ = [
@@ -48,4 +51,5 @@ __all__ = [
     "load_clustering",
     "open_store",
     "saved_config_path",
+    "write_report",
 ]

@@ -113,25 +113,41 @@ def shard_stats(out: str, timezone: str | None = None) -> ShardStats:
             is unknown.
     """
     zone = timezone or "UTC"
-    try:
-        zoneinfo.ZoneInfo(zone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
-        raise SonotypeError(f"time zone {zone!r}: expected an IANA name such as UTC") from error
-    hours: dict[tuple, list[float]] = defaultdict(lambda: [0, 0.0, 0, 0.0])
-    qc: dict[tuple, list[float]] = defaultdict(lambda: [0, 0.0])
-    with progress_bar(count_segments(out), unit="segments", desc="shard stats") as bar:
-        for batch in iter_segments(out, _COLUMNS):
-            table = pa.Table.from_batches([batch])
-            _add_hours(hours, table, zone)
-            _add_qc(qc, table)
-            bar.update(batch.num_rows)
-    hours_table = _hours_table(hours, zone)
-    qc_table = _qc_table(qc)
+    hours_table, qc_table = compute_shard_stats(out, zone)
     catalog_dir = OutputLayout(out).catalog_dir
     hours_path, qc_path = join(catalog_dir, HOURS_FILE), join(catalog_dir, QC_FILE)
     write_parquet_atomic(hours_table, hours_path)
     write_parquet_atomic(qc_table, qc_path)
     return ShardStats(hours_table, qc_table, zone, hours_path, qc_path)
+
+
+def compute_shard_stats(out: str, timezone: str = "UTC") -> tuple[pa.Table, pa.Table]:
+    """The hours and QC tables of `OUT`'s segment catalog, computed without writing them.
+
+    Args:
+        out: the output root written by ingest.
+        timezone: IANA name for the hour-of-day and year clock.
+
+    Returns:
+        (hours, qc): HOURS_SCHEMA rows (schema metadata `timezone`) and QC_SCHEMA rows.
+
+    Raises:
+        SonotypeError: the catalog is missing or breaks the contract, or the time zone
+            is unknown.
+    """
+    try:
+        zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
+        raise SonotypeError(f"time zone {timezone!r}: expected an IANA name such as UTC") from error
+    hours: dict[tuple, list[float]] = defaultdict(lambda: [0, 0.0, 0, 0.0])
+    qc: dict[tuple, list[float]] = defaultdict(lambda: [0, 0.0])
+    with progress_bar(count_segments(out), unit="segments", desc="shard stats") as bar:
+        for batch in iter_segments(out, _COLUMNS):
+            table = pa.Table.from_batches([batch])
+            _add_hours(hours, table, timezone)
+            _add_qc(qc, table)
+            bar.update(batch.num_rows)
+    return _hours_table(hours, timezone), _qc_table(qc)
 
 
 def _add_hours(totals: dict[tuple, list[float]], table: pa.Table, zone: str) -> None:

@@ -8,7 +8,7 @@ same way.
 """
 
 import tarfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -138,3 +138,40 @@ def iter_samples(
         raise
     if current is not None:
         yield current
+
+
+def find_members(fileobj: IO[bytes], name: str, names: Collection[str]) -> dict[str, bytes]:
+    """Read the regular members called `names` from a seekable tar, and nothing else.
+
+    Only the 512-byte headers of the other members are read: the archive is opened in
+    random-access mode, which seeks over member data, and reading stops once every
+    name is found. Picking a few samples out of a large shard (the report's audio
+    examples) thus costs a few reads, not a pass over the shard.
+
+    Args:
+        fileobj: an open, seekable binary stream positioned at the start of the tar.
+        name: the shard's path or URL, for messages.
+        names: member names wanted (`KEY.flac`).
+
+    Returns:
+        name → bytes for the wanted names found (regular files under MAX_MEMBER_BYTES).
+
+    Raises:
+        ShardFormatError: the stream is not a tar or ends inside a header.
+    """
+    wanted = set(names)
+    found: dict[str, bytes] = {}
+    try:
+        with tarfile.open(fileobj=fileobj, mode="r:") as archive:
+            for info in archive:
+                if info.name in wanted and info.isreg() and info.size <= MAX_MEMBER_BYTES:
+                    handle = archive.extractfile(info)
+                    if handle is not None:
+                        found[info.name] = handle.read()
+                # As in iter_members: the TarFile would otherwise keep every header it read.
+                archive.members = []
+                if len(found) == len(wanted):
+                    break
+    except (tarfile.TarError, EOFError, OSError) as error:
+        raise ShardFormatError(f"{name}: unreadable tar ({error})") from error
+    return found

@@ -11,6 +11,8 @@ _EPILOG = """\
 examples:
   sonotype report out                      → out/report/index.html (opens from disk)
   sonotype report out --run runs/tiny      include training curves of that run
+  sonotype report out --set timezone=America/Cayenne --set examples_per_sonotype=2
+                                           local dates and hours; fewer audio examples
 """
 
 

@@ -11,21 +11,25 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from sonotype.config.cluster import ClusterConfig
+from sonotype.config.demo import DemoConfig
 from sonotype.config.encode import EncodeConfig
 from sonotype.config.example import ExampleConfig
 from sonotype.config.ingest import IngestConfig
 from sonotype.config.load import CONFIGS_DIR
 from sonotype.config.model import ModelConfig
 from sonotype.config.reader import ReaderConfig
+from sonotype.config.report import ReportConfig
 from sonotype.errors import ConfigError
 
 _MODELS: dict[str, type[BaseModel]] = {
     "cluster": ClusterConfig,
+    "demo": DemoConfig,
     "encode": EncodeConfig,
     "example": ExampleConfig,
     "ingest": IngestConfig,
     "model": ModelConfig,
     "reader": ReaderConfig,
+    "report": ReportConfig,
 }
 
 

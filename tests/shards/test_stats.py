@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from shards.catalog import write_segments
-from shards.stats import shard_stats
+from shards.stats import compute_shard_stats, shard_stats
 from sonotype.cli.main import main
 from sonotype.contracts import SEGMENTS_SCHEMA
 from sonotype.errors import SonotypeError
@@ -146,3 +146,13 @@ def test_the_cli_prints_the_tables(out: str, capsys):
     assert rows["(unknown)"] == ["0.00", "0.10"]
     assert "site  all  kept  clipped  silent  nonfinite  dropped:silence" in text
     assert rows["B"] == ["3", "2", "1", "1", "1", "1"]  # the QC row, printed last for B
+
+
+def test_compute_shard_stats_writes_nothing_and_equals_what_shard_stats_writes(out: str):
+    zone = "America/Cayenne"
+    hours, qc = compute_shard_stats(out, zone)
+    assert not (Path(out) / "catalog" / "stats_hours.parquet").exists()
+    written = shard_stats(out, zone)
+    assert hours.equals(written.hours)
+    assert qc.equals(written.qc)
+    assert hours.schema.metadata[b"timezone"] == zone.encode()

@@ -1,0 +1,153 @@
+"""Label stability across clustering versions, and the choice of k.
+
+From the clustering's `history.json` (one entry per fit or update; see
+`analysis.clusters_io.HistoryEntry`): a table of versions, the churn of each update
+(share of previously seen rows whose sonotype changed), the sonotype sizes of each
+version, and each sonotype's centroid drift at the latest update. From
+`stats/k_selection.parquet`: inertia and silhouette over a range of k.
+"""
+
+import numpy as np
+
+from analysis.clusters_io import K_SELECTION_FILE
+from analysis.report import page
+from analysis.report.assets import Image
+from analysis.report.context import ReportContext
+from analysis.report.plots import new_figure, save_figure
+from sonotype.fsio import exists, read_parquet
+
+
+def _number(value: object, digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def version_rows(history: list[dict]) -> list[list[str]]:
+    """One table row per version: version, kind, created, rows, new rows, churn, drift, inertia."""
+    rows = []
+    for entry in history:
+        churn = entry.get("churn")
+        churn_text = "–" if churn is None else f"{churn:.2%} ({entry.get('churn_method', '?')})"
+        rows.append(
+            [
+                str(entry.get("version", "?")),
+                str(entry.get("kind", "?")),
+                str(entry.get("created", ""))[:16].replace("T", " "),
+                _number(entry.get("n_rows")),
+                _number(entry.get("n_new_rows")),
+                churn_text,
+                _number(entry.get("drift_mean")),
+                _number(entry.get("drift_max")),
+                _number(entry.get("inertia")),
+            ]
+        )
+    return rows
+
+
+def size_shares(history: list[dict], k: int) -> tuple[list[int], np.ndarray]:
+    """Versions that recorded sizes and each sonotype's share of their rows: `[n_versions, k]`."""
+    versions, shares = [], []
+    for entry in history:
+        sizes = entry.get("sizes")
+        if sizes and len(sizes) == k and sum(sizes) > 0:
+            versions.append(int(entry["version"]))
+            shares.append(np.asarray(sizes, np.float64) / sum(sizes))
+    return versions, np.asarray(shares).reshape(len(shares), k)
+
+
+def _stability_image(ctx: ReportContext, history: list[dict], k: int) -> Image | None:
+    versions, shares = size_shares(history, k)
+    updates = [e for e in history if e.get("kind") == "update" and e.get("churn") is not None]
+    drift = next((e.get("drift") for e in reversed(history) if e.get("drift")), None)
+    panels = [bool(versions), bool(updates), drift is not None]
+    if not any(panels):
+        return None
+    figure = new_figure(3.6 * sum(panels) + 0.4, 3.0)
+    colours = ctx.colours()
+    index = 1
+    if versions:
+        axes = figure.add_subplot(1, sum(panels), index)
+        bottom = np.zeros(len(versions))
+        labels = [f"v{v}" for v in versions]
+        for sonotype in range(k):
+            axes.bar(labels, shares[:, sonotype], 0.7, bottom, color=colours[sonotype])
+            bottom += shares[:, sonotype]
+        axes.set_title("sonotype shares per version", fontsize=9)
+        axes.set_ylim(0, 1)
+        index += 1
+    if updates:
+        axes = figure.add_subplot(1, sum(panels), index)
+        churn = [100 * e["churn"] for e in updates]
+        axes.bar([f"v{e['version']}" for e in updates], churn)
+        axes.set_ylim(0, max(1.0, 1.2 * max(churn)))
+        axes.set_title("churn per update (% of old rows relabelled)", fontsize=9)
+        index += 1
+    if drift is not None:
+        axes = figure.add_subplot(1, sum(panels), index)
+        axes.bar(range(len(drift)), drift, color=colours[: len(drift)])
+        axes.set_xticks(range(len(drift)))
+        axes.set_title("centroid drift at the latest update", fontsize=9)
+        axes.set_xlabel("sonotype", fontsize=8)
+    for axes in figure.axes:
+        axes.tick_params(labelsize=7)
+    return save_figure(ctx.assets, "stability", figure)
+
+
+def _k_selection_image(ctx: ReportContext, k: int) -> Image | None:
+    path = ctx.clustering().stats_path(K_SELECTION_FILE)
+    if not exists(path):
+        return None
+    table = read_parquet(path).to_pandas().sort_values("k")
+    if table.empty:
+        return None
+    figure = new_figure(7.0, 2.8)
+    left, right = figure.subplots(1, 2)
+    left.plot(table["k"], table["inertia_per_row"], "o-")
+    left.set_title("inertia per row (lower: tighter)", fontsize=9)
+    right.plot(table["k"], table["silhouette"], "o-")
+    right.set_title("silhouette (higher: better separated)", fontsize=9)
+    for axes in (left, right):
+        axes.axvline(k, color="grey", linestyle="--", linewidth=1)
+        axes.set_xscale("log", base=2)
+        axes.set_xticks(table["k"], [str(v) for v in table["k"]])
+        axes.set_xlabel("k", fontsize=8)
+        axes.tick_params(labelsize=7)
+    return save_figure(ctx.assets, "k-selection", figure)
+
+
+def build(ctx: ReportContext) -> page.Section:
+    """The stability section (raises MissingInputError without a clustering)."""
+    clustering = ctx.clustering()
+    history, k = clustering.history, clustering.k
+    header = ["version", "kind", "created", "rows", "new rows", "churn", "drift mean"]
+    parts = [
+        page.paragraph(
+            "Each update (a new year of data) continues the model and matches the new "
+            "centroids to the old ones, so sonotype numbers keep their meaning. Churn is "
+            "the share of already-seen rows whose sonotype changed; drift is how far each "
+            "centroid moved (in the clustering's normalised space).",
+            lead=True,
+        ),
+        page.table(
+            [*header, "drift max", "inertia"], version_rows(history), numeric=[3, 4, 6, 7, 8]
+        ),
+    ]
+    if len(history) < 2:
+        parts.append(page.paragraph("Only one version so far: stability shows after an update."))
+    image = _stability_image(ctx, history, k)
+    if image is not None:
+        parts.append(page.figure(image, "sonotype shares, churn and drift across versions"))
+    k_image = _k_selection_image(ctx, k)
+    if k_image is not None:
+        parts.append(page.heading("Choice of k"))
+        parts.append(
+            page.figure(
+                k_image,
+                "inertia and silhouette over k",
+                f"k-means on the clustering's sample for a range of k; dashed line: k={k} in use.",
+            )
+        )
+    return page.Section("stability", "Label stability", "".join(parts))

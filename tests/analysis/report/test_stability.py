@@ -1,0 +1,31 @@
+"""Version table and size shares from a clustering history written by hand."""
+
+import numpy as np
+
+from analysis.report.stability import size_shares, version_rows
+
+HISTORY = [
+    {"version": 1, "kind": "fit", "created": "2025-01-02T03:04:05+00:00", "n_rows": 400,
+     "n_new_rows": 400, "inertia": 0.5, "sizes": [300, 100]},
+    {"version": 2, "kind": "update", "created": "2026-01-02T03:04:05+00:00", "n_rows": 600,
+     "n_new_rows": 200, "churn": 0.25, "churn_method": "exact", "drift_mean": 0.15,
+     "drift_max": 0.2, "drift": [0.1, 0.2], "inertia": 0.25, "sizes": [300, 300]},
+    {"version": 3, "kind": "update", "n_rows": 600},
+]  # fmt: skip
+
+
+def test_version_rows_show_each_version():
+    rows = version_rows(HISTORY)
+    assert rows[0] == ["1", "fit", "2025-01-02 03:04", "400", "400", "–", "–", "–", "0.5"]
+    assert rows[1] == [
+        "2", "update", "2026-01-02 03:04", "600", "200", "25.00% (exact)", "0.15", "0.2", "0.25",
+    ]  # fmt: skip
+    assert rows[2][:2] == ["3", "update"]
+    assert rows[2][5] == "–"
+
+
+def test_size_shares_skip_versions_without_sizes():
+    versions, shares = size_shares(HISTORY, 2)
+    assert versions == [1, 2]
+    np.testing.assert_allclose(shares, [[0.75, 0.25], [0.5, 0.5]])
+    assert size_shares(HISTORY, 3)[1].shape == (0, 3)
