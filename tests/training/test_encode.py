@@ -198,7 +198,7 @@ def test_a_run_killed_inside_an_append_resumes_to_the_uninterrupted_store(
     if crash_at == "table_part":
         owner, name, fatal_call = analysis.segment_table, "write_part", 2
     else:
-        owner, name, fatal_call = type(open_store(_store(whole)).group.attrs), "update", 3
+        owner, name, fatal_call = type(open_store(_store(whole)).group), "update_attributes", 3
     calls = []
     original = getattr(owner, name)
 
