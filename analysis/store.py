@@ -31,10 +31,14 @@ Crash and commit protocol of `FeatureStore.append` (one writer at a time):
 4. write the table part `part-<n_segments>.parquet` atomically;
 5. commit: one write of the group attributes sets `n_frames`, `n_segments` and `shards`.
 
+An append of no segments (shards whose every segment was skipped) does step 5 only.
 A crash before step 5 leaves rows past the committed lengths (and maybe a table part
 starting at `n_segments`); readers ignore them, and the next append (a resumed encode
 skips the shards listed in `shards`) overwrites them. Zarr writes each metadata and
-chunk object whole (the local store renames a temporary file), so the commit is atomic.
+chunk object whole (the local store renames a temporary file), so the commit, one
+`Group.update_attributes` call, is atomic (`group.attrs.update` would not be: it writes
+the group's `zarr.json` once per key). A new store gets its attributes last, in one
+write; a group without them is a creation that was killed, and is created again.
 """
 
 import itertools
@@ -327,6 +331,9 @@ class FeatureStore:
             )
         n_frames, n_segments = self.n_frames, self.n_segments
         m, s = len(tokens), table.num_rows
+        if s == 0:  # shards whose every segment was skipped: only record them
+            self._commit(n_frames, n_segments, shards)
+            return
         self._resize(FRAME, n_frames + m)
         self._resize(SEGMENT, n_segments + s)
         self.array(TOKENS)[n_frames : n_frames + m] = tokens
@@ -337,15 +344,22 @@ class FeatureStore:
             "segment_index", pa.array(np.arange(n_segments, n_segments + s), pa.int64())
         ).append_column("frame_start", pa.array(starts, pa.int64()))
         segment_table.write_part(self.table_url, n_segments, table)
+        self._commit(n_frames + m, n_segments + s, shards)
+
+    def _commit(self, n_frames: int, n_segments: int, shards: Sequence[str]) -> None:
+        """Step 5 of the protocol: lengths and shards in one write of the group attributes."""
         known = self.shards
-        self.group.attrs.update(
+        # One write of zarr.json: `attrs.update` would write it once per key (zarr's
+        # Attributes is a MutableMapping), and a kill between those writes would commit
+        # the lengths without the shards.
+        self.group.update_attributes(
             {
-                ATTR_N_FRAMES: n_frames + m,
-                ATTR_N_SEGMENTS: n_segments + s,
+                ATTR_N_FRAMES: n_frames,
+                ATTR_N_SEGMENTS: n_segments,
                 ATTR_SHARDS: known + [shard for shard in shards if shard not in known],
             }
         )
-        logger.debug("%s: committed %d frames, %d segments", self.url, n_frames + m, n_segments + s)
+        logger.debug("%s: committed %d frames, %d segments", self.url, n_frames, n_segments)
 
     def _check_frames(
         self, tokens: np.ndarray, embeddings: np.ndarray, table: pa.Table
@@ -449,7 +463,7 @@ class FeatureStore:
 
     def set_labels_attrs(self, name: str, attrs: Mapping[str, Any]) -> None:
         """Update the attributes of `labels/<name>` in one write."""
-        self.array(f"{LABELS}/{name}").attrs.update(dict(attrs))
+        self.array(f"{LABELS}/{name}").update_attributes(dict(attrs))
 
 
 def _segment_means(embeddings: np.ndarray, n_frames: np.ndarray) -> np.ndarray:
@@ -495,7 +509,7 @@ def create_store(
         raise SonotypeError(
             f"{url}: codebook_size must fit int16 tokens, got {identity.codebook_size}"
         )
-    if exists(join(url, "zarr.json")) and not overwrite:
+    if exists(join(url, "zarr.json")) and not overwrite and not _is_unfinished(url):
         store = open_store(url, mode="r+")
         found = {
             ATTR_CHECKPOINT_HASH: store.checkpoint_sha256,
@@ -519,18 +533,6 @@ def create_store(
             )
         return store
     group = zarr.open_group(url, mode="w", zarr_format=3)
-    group.attrs.update(
-        {
-            ATTR_CHECKPOINT_HASH: identity.checkpoint_sha256,
-            ATTR_MODEL_CONFIG: dict(identity.model_config),
-            ATTR_SAMPLE_RATE: int(identity.sample_rate),
-            ATTR_FRAME_RATE: float(identity.frame_rate),
-            ATTR_CODEBOOK_SIZE: int(identity.codebook_size),
-            ATTR_SHARDS: [],
-            ATTR_N_FRAMES: 0,
-            ATTR_N_SEGMENTS: 0,
-        }
-    )
     common = {"compressors": _compressor(), "fill_value": 0}
     group.create_array(
         TOKENS, shape=(0,), chunks=(frames_per_chunk,), dtype="int16",
@@ -545,7 +547,30 @@ def create_store(
         dtype="float32", dimension_names=(SEGMENT, DIM), **common,
     )  # fmt: skip
     segment_table.remove(contracts.features_table_path(url))
+    # The attributes come last, in one write: a store killed while being created has
+    # none and is created again (see `_is_unfinished`).
+    group.update_attributes(
+        {
+            ATTR_CHECKPOINT_HASH: identity.checkpoint_sha256,
+            ATTR_MODEL_CONFIG: dict(identity.model_config),
+            ATTR_SAMPLE_RATE: int(identity.sample_rate),
+            ATTR_FRAME_RATE: float(identity.frame_rate),
+            ATTR_CODEBOOK_SIZE: int(identity.codebook_size),
+            ATTR_SHARDS: [],
+            ATTR_N_FRAMES: 0,
+            ATTR_N_SEGMENTS: 0,
+        }
+    )
     return FeatureStore(url, group)
+
+
+def _is_unfinished(url: str) -> bool:
+    """Whether the group at `url` is a store whose creation was killed before it ended."""
+    try:
+        attrs = zarr.open_group(url, mode="r", zarr_format=3).attrs.asdict()
+    except (ValueError, FileNotFoundError):
+        return False  # not a Zarr group at all: open_store names the problem
+    return not attrs
 
 
 def open_store(url: str, mode: str = "r") -> FeatureStore:

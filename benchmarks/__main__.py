@@ -3,7 +3,7 @@
 import importlib
 import sys
 
-BENCHMARKS = ("ingest", "shards_reader", "cluster", "train_memory")
+BENCHMARKS = ("ingest", "shards_reader", "cluster", "train_memory", "encode")
 
 
 def main(argv: list[str]) -> int:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from ingest import work
 from ingest.consolidate import consolidate, known_recordings
 from ingest.discover import FoundFile, discover
-from ingest.job import dask_client, run_tasks
+from ingest.job import run_tasks
 from ingest.plan import TaskSpec
 from ingest.process import TaskResult
 from ingest.records import RecordingRecord
@@ -30,6 +30,7 @@ from sonotype.contracts import (
     RECORDING_STATUS_OK,
     OutputLayout,
 )
+from sonotype.dask_cluster import dask_client
 from sonotype.progress import track
 
 logger = logging.getLogger(__name__)

@@ -123,9 +123,21 @@ def features_table_path(store: str) -> str:
     It is a directory of Parquet parts, one per append (`analysis.segment_table`); rows
     with `segment_index >= n_segments` belong to an unfinished append and are ignored.
     """
+    return _store_base(store) + ".segments.parquet"
+
+
+def features_config_path(store: str) -> str:
+    """The encode settings a feature store was made with, beside it: `X.zarr` → `X.encode.yaml`.
+
+    `sonotype encode` writes the resolved `EncodeConfig` there and refuses to append
+    to the store with other output-shaping settings.
+    """
+    return _store_base(store) + ".encode.yaml"
+
+
+def _store_base(store: str) -> str:
     base = store.rstrip("/")
-    base = base[: -len(".zarr")] if base.endswith(".zarr") else base
-    return base + ".segments.parquet"
+    return base[: -len(".zarr")] if base.endswith(".zarr") else base
 
 
 # --- Shard samples -----------------------------------------------------------------

@@ -12,9 +12,14 @@ The trainer:
 
     train(config, shards=OUT, run_dir=RUN_DIR, resume=False, init_from=None,
           init_config=None, until_step=None) -> TrainResult
+
+Encoding to the feature store:
+
+    encode_features(checkpoint, shards, store=None, config=None, ...) -> EncodeSummary
 """
 
 from training.checkpoint import save_tokenizer, unwrap
+from training.encode import EncodeSummary, encode_features
 from training.load import LoadedModels, load_models
 from training.model import (
     DiscriminatorOutput,
@@ -44,6 +49,7 @@ def __getattr__(name: str):
 __all__ = [
     "DiscriminatorOutput",
     "Discriminators",
+    "EncodeSummary",
     "Generator",
     "GeneratorOutput",
     "LoadedModels",
@@ -51,6 +57,7 @@ __all__ = [
     "TrainResult",
     "build_discriminators",
     "build_generator",
+    "encode_features",
     "load_models",
     "load_tokenizer",
     "save_tokenizer",

@@ -17,9 +17,14 @@ examples:
   sonotype encode --checkpoint runs/tiny/export/tokenizer.pt --shards out
   sonotype encode --checkpoint runs/ft/export/tokenizer.pt --shards out --device cuda
   sonotype encode --checkpoint model.ckpt --model-config model.yaml --shards out --workers 8
+  sonotype encode --checkpoint tokenizer.pt --shards out --scheduler tcp://head:8786
+  sonotype encode --checkpoint tokenizer.pt --shards out --workers 0     (no Dask, this process)
 
-Re-running resumes a killed run and appends only new shards (a new year). A store made
-with another checkpoint is refused.
+Re-running resumes a killed run and appends only new shards (a new year); with nothing
+new it does nothing. A store made with another checkpoint or other output-shaping
+settings (filters, gain, float16_overflow) is refused unless --force, which replaces it.
+A shard that cannot be read is left out and tried again by the next run; --strict exits
+1 when that happens or a segment was skipped.
 """
 
 
@@ -45,6 +50,14 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
     parser.add_argument(
         "--device", default="cpu", help="torch device: cpu (Dask workers) or cuda (one GPU)"
     )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a store made with another checkpoint or other settings",
+    )
+    parser.add_argument(
+        "--strict", action="store_true", help="exit 1 if a shard failed or a segment was skipped"
+    )
     add_config_options(parser, None, "batch_size=16")
     add_dask_options(parser)
     parser.set_defaults(handler=run)
@@ -64,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         workers=args.workers,
         scheduler=args.scheduler,
+        force=args.force,
     )
     logger.info("%s", summary.describe())
-    return 0
+    return 1 if args.strict and (summary.failed or summary.skipped) else 0

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from sonotype.config.cluster import ClusterConfig
 from sonotype.config.demo import DemoConfig
+from sonotype.config.encode import EncodeConfig
 from sonotype.config.example import ExampleConfig
 from sonotype.config.ingest import IngestConfig
 from sonotype.config.load import CONFIGS_DIR
@@ -24,6 +25,7 @@ from sonotype.errors import ConfigError
 _MODELS: dict[str, type[BaseModel]] = {
     "cluster": ClusterConfig,
     "demo": DemoConfig,
+    "encode": EncodeConfig,
     "example": ExampleConfig,
     "ingest": IngestConfig,
     "model": ModelConfig,

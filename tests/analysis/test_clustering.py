@@ -68,7 +68,7 @@ def test_fit_labels_exactly_the_committed_frames(years, monkeypatch):
     def killed(self, attrs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(type(store.group.attrs), "update", killed)
+    monkeypatch.setattr(type(store.group), "update_attributes", killed)
     with pytest.raises(KeyboardInterrupt):
         append(store, year2)
     monkeypatch.undo()

@@ -81,7 +81,7 @@ def test_uncommitted_append_is_ignored_and_overwritten(tmp_path, batches, monkey
     def killed(self, attrs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(type(store.group.attrs), "update", killed)
+    monkeypatch.setattr(type(store.group), "update_attributes", killed)
     with pytest.raises(KeyboardInterrupt):
         append(store, batches[1])
     monkeypatch.undo()
@@ -105,6 +105,35 @@ def test_uncommitted_append_is_ignored_and_overwritten(tmp_path, batches, monkey
     labels = store.array("labels/x")
     assert labels.shape == (63,)
     assert set(labels[:].tolist()) == {UNLABELLED}
+
+
+def test_a_store_killed_while_being_created_is_created_again(tmp_path, batches, monkeypatch):
+    url = str(tmp_path / "features.zarr")
+
+    def killed(self, attrs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(zarr.Group, "update_attributes", killed)
+    with pytest.raises(KeyboardInterrupt):
+        create_store(url, identity(6))
+    monkeypatch.undo()
+    with pytest.raises(SonotypeError, match="missing; not a feature store"):
+        open_store(url)
+    store = create_store(url, identity(6))
+    append(store, batches[0])
+    assert (open_store(url).n_segments, open_store(url).shards) == (5, ["b0-0000.tar"])
+
+
+def test_an_append_without_segments_only_records_its_shards(tmp_path, batches):
+    url = str(tmp_path / "features.zarr")
+    store = write_store(url, batches[:1], frames_per_chunk=16, segments_per_chunk=4)
+    empty = {name: [] for name in FEATURE_SEGMENTS_SCHEMA.names}
+    store.append(np.zeros(0, np.int16), np.zeros((0, 6), np.float32), empty, shards=["bad.tar"])
+    append(store, batches[1])
+    store = open_store(url)
+    assert (store.n_frames, store.n_segments) == (35 + 63, 14)
+    assert store.shards == ["b0-0000.tar", "bad.tar", "b1-0000.tar"]
+    assert store.read_segments().column("frame_start").to_pylist()[5] == 35
 
 
 def test_create_reopens_the_same_model_and_refuses_another(tmp_path, batches):

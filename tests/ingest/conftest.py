@@ -6,7 +6,7 @@ import dask
 import pytest
 from dask.distributed import LocalCluster
 
-from ingest.job import WORKER_SETTINGS
+from sonotype.dask_cluster import WORKER_SETTINGS
 
 
 @pytest.fixture(scope="session")

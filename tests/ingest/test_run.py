@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import ingest
-import ingest.job
+import sonotype.dask_cluster
 from ingest import work
 from sonotype.cli.main import main
 from sonotype.config.ingest import IngestConfig
@@ -224,7 +224,7 @@ def test_a_task_that_keeps_raising_is_recorded_and_retried_by_the_next_run(
 
 def test_an_unreachable_scheduler_is_a_clear_error(tmp_path: Path, monkeypatch, audio_factory):
     audio_factory.tone("S/20240101_000000.wav", duration_s=1.0, sample_rate=16000)
-    monkeypatch.setattr(ingest.job, "_CONNECT_TIMEOUT_S", 1)
+    monkeypatch.setattr(sonotype.dask_cluster, "_CONNECT_TIMEOUT_S", 1)
     with pytest.raises(
         SonotypeError, match=r"cannot reach the Dask scheduler at tcp://127\.0\.0\.1:9"
     ):

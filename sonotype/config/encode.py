@@ -1,0 +1,101 @@
+"""Config of `sonotype encode`: tokens and embeddings of every kept segment → Zarr."""
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from sonotype.config.base import StrictModel
+from sonotype.config.reader import GainConfig, SegmentFilterConfig
+
+SHAPING_FIELDS = ("filters", "gain", "float16_overflow")
+"""Fields that decide what a feature store holds: a re-run into an existing store must
+keep them (or start the store afresh with --force). The others change speed and memory,
+and floating-point rounding at most."""
+
+
+def _every_kept_segment() -> SegmentFilterConfig:
+    # Encode describes every kept segment; the reader's extra quality exclusions are for
+    # choosing training data, and ingest has already dropped silent and non-finite ones.
+    return SegmentFilterConfig(exclude_silent=False, exclude_nonfinite=False)
+
+
+class EncodeConfig(StrictModel):
+    """How segments are read, batched and encoded, and how the work is spread.
+
+    Memory: a shard's features are `n_frames × dim × 2` bytes of float16 (about 40 kB
+    per second of audio at 512-d and 40 frames/s; 147 MB for an ingest shard of one
+    hour). A worker holds the shard it encodes plus one batch of decoded audio and the
+    model's activations for it; finished shards wait on the workers until the client
+    appends them in order, at most `shards_in_flight_per_worker × workers` shards in the
+    cluster; the client holds the one it appends.
+    """
+
+    batch_size: int = Field(
+        default=1,
+        ge=1,
+        description=(
+            "segments per model call; only segments of equal length share a call, so padding "
+            "never reaches the encoder. 1 is fastest on a CPU core (activations stay in cache); "
+            "raise it (e.g. 32) with --device cuda"
+        ),
+    )
+    chunk_frames: int = Field(
+        default=1000,
+        ge=1,
+        description=(
+            "frames per encoder pass; a longer segment is encoded in exact chunks "
+            "(bounds activation memory: 25 s at 40 frames/s)"
+        ),
+    )
+    filters: SegmentFilterConfig = Field(
+        default_factory=_every_kept_segment,
+        description="which kept segments to encode (default: all of them)",
+    )
+    gain: GainConfig = Field(
+        default_factory=GainConfig,
+        description=(
+            "level each segment is brought to before encoding, as the reader's deterministic "
+            "passes do (the midpoint of min_dbfs and max_dbfs); keep it equal to the training "
+            "data's gain so the encoder sees levels it was trained on; mode: none keeps levels"
+        ),
+    )
+    float16_overflow: Literal["clip", "skip", "error"] = Field(
+        default="clip",
+        description=(
+            "embeddings beyond ±65504 do not fit float16: clip them (counted), skip the "
+            "segment (counted as float16_overflow), or stop with an error"
+        ),
+    )
+    read_ahead: int = Field(
+        default=2,
+        ge=0,
+        description=(
+            "batches read and decoded ahead by a background thread when one model encodes in "
+            "this process (--device cuda, --workers 0), so the device does not wait for FLAC "
+            "decoding; 0: none. Dask workers read in their own thread (one core each)"
+        ),
+    )
+    shards_in_flight_per_worker: int = Field(
+        default=2,
+        ge=1,
+        description=(
+            "shards submitted ahead per Dask worker; bounds the finished shards waiting to be "
+            "appended in order (client memory)"
+        ),
+    )
+
+    def output_shaping(self) -> dict[str, Any]:
+        """The settings of SHAPING_FIELDS as plain data, keyed by dotted name."""
+        dumped = self.model_dump(mode="json", include=set(SHAPING_FIELDS))
+        return dict(_flatten(dumped))
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    items: list[tuple[str, Any]] = []
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            items.extend(_flatten(value, name + "."))
+        else:
+            items.append((name, value))
+    return items

@@ -1,0 +1,319 @@
+"""Encode one shard: read its selected segments in tar order, batch, encode, collect features.
+
+This is the unit of work of `sonotype encode`, run by a Dask worker or in the client
+process; it knows nothing of Dask or of the store. A shard's features come back whole so
+that the client appends them in one commit: a shard is either entirely in the store or
+not at all, which is what makes a killed run resumable.
+
+Reading reuses the reader's stages (`shards.stream`): the same tar parsing, segment
+filter, header checks and gain normalisation as the reader's deterministic passes.
+Bad samples (broken FLAC, bad JSON, wrong rate) are skipped and counted by reason; a
+shard that cannot be opened or whose tar breaks off is a failure: nothing of it is
+returned, the client leaves it out of the store, and the next run tries it again.
+"""
+
+import logging
+import random
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+import torch
+
+from shards.plan import ShardRange
+from shards.select import SegmentFilter, parse_time
+from shards.skips import SkipCounter
+from shards.stream import Crop, StreamSettings, decode, make_specs, numbered, read_range
+from sonotype.contracts import FEATURE_SEGMENTS_SCHEMA
+from sonotype.contracts import SegmentColumn as Col
+from sonotype.errors import SonotypeError
+from training.encode_batches import equal_length_groups, n_frames, windows
+from training.read_ahead import read_ahead
+from training.tokenizer import Tokenizer
+
+logger = logging.getLogger(__name__)
+
+FLOAT16_MAX = float(np.finfo(np.float16).max)
+"""65504: larger magnitudes become inf in float16."""
+SHARD_FAILURES = ("shard", "tar")
+"""Skip reasons that make the whole shard a failure (cannot open it, tar broken off)."""
+ROW_COLUMNS = [
+    name for name in FEATURE_SEGMENTS_SCHEMA.names if name not in ("segment_index", "frame_start")
+]
+"""Columns of the rows a shard gives; the store fills in the other two."""
+ROW_SCHEMA = pa.schema([FEATURE_SEGMENTS_SCHEMA.field(name) for name in ROW_COLUMNS])
+
+
+@dataclass(frozen=True)
+class ShardSettings:
+    """Scalars the per-shard work needs (unpacked from `EncodeConfig`).
+
+    Attributes:
+        stream: reading settings (whole segments, deterministic gain).
+        segment_filter: which segments are encoded.
+        batch_size: most segments per model call (equal lengths only).
+        float16_overflow: "clip", "skip" or "error".
+    """
+
+    stream: StreamSettings
+    segment_filter: SegmentFilter
+    batch_size: int
+    float16_overflow: Literal["clip", "skip", "error"]
+
+
+@dataclass
+class ShardFeatures:
+    """Features of one shard's segments, in tar order, ready for one `FeatureStore.append`.
+
+    Attributes:
+        shard: the shard's name relative to `shards/`.
+        tokens: int16 `[m]`.
+        embeddings: float16 `[m, dim]`.
+        pooled: float32 `[s, dim]`: each segment's mean embedding (from float32 values).
+        segments: `s` rows with ROW_COLUMNS.
+        skipped: segments left out, by reason (shard.skips reasons, plus `metadata`,
+            `nonfinite_embeddings`, `float16_overflow`).
+        failure: why the shard could not be read (then nothing else is filled in).
+        n_clipped: segments whose embeddings were clipped to the float16 range.
+        n_samples: audio samples encoded.
+        model_s: seconds spent in model calls (transfers to and from the device included).
+        model_cpu_s: CPU seconds of the calling thread in model calls (all of the model's
+            CPU work when torch runs one thread, as on the Dask workers).
+        total_s: seconds the whole shard took.
+    """
+
+    shard: str
+    tokens: np.ndarray
+    embeddings: np.ndarray
+    pooled: np.ndarray
+    segments: pa.Table
+    skipped: dict[str, int] = field(default_factory=dict)
+    failure: str | None = None
+    n_clipped: int = 0
+    n_samples: int = 0
+    model_s: float = 0.0
+    model_cpu_s: float = 0.0
+    total_s: float = 0.0
+
+    @property
+    def n_segments(self) -> int:
+        return self.segments.num_rows
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.tokens)
+
+
+class _Skips(SkipCounter):
+    """A SkipCounter that keeps the first message of each reason (a failure's cause)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first: dict[str, str] = {}
+
+    def record(self, reason: str, message: str) -> None:
+        self.first.setdefault(reason, message)
+        super().record(reason, message)
+
+
+class _Collector:
+    """Per-segment results accumulated in stream order (float16 as they arrive)."""
+
+    def __init__(self, shard: str, dim: int, overflow: str, skips: _Skips) -> None:
+        self.shard, self.dim, self.overflow, self.skips = shard, dim, overflow, skips
+        self.tokens: list[np.ndarray] = []
+        self.embeddings: list[np.ndarray] = []
+        self.pooled: list[np.ndarray] = []
+        self.rows: dict[str, list[Any]] = {name: [] for name in ROW_COLUMNS}
+        self.n_clipped = 0
+        self.n_samples = 0
+
+    def add(self, row: dict[str, Any], n_samples: int, codes: np.ndarray, latents: np.ndarray):
+        """Keep one segment: codes int64 `[F]`, latents float32 `[F, dim]`."""
+        key = row[Col.KEY]
+        if not np.isfinite(latents).all():
+            self.skips.record("nonfinite_embeddings", f"{self.shard}: {key}: NaN/inf embeddings")
+            return
+        peak = float(np.abs(latents).max())
+        stored = latents
+        if peak > FLOAT16_MAX:
+            message = f"{self.shard}: {key}: embeddings reach {peak:.4g}, beyond float16's ±65504"
+            if self.overflow == "error":
+                raise SonotypeError(message + " (float16_overflow: error)")
+            if self.overflow == "skip":
+                self.skips.record("float16_overflow", message)
+                return
+            logger.debug("%s; clipped (float16_overflow: clip)", message)
+            stored = np.clip(latents, -FLOAT16_MAX, FLOAT16_MAX)
+            self.n_clipped += 1
+        self.tokens.append(codes.astype(np.int16))
+        self.embeddings.append(stored.astype(np.float16))
+        self.pooled.append(latents.mean(axis=0, dtype=np.float32))
+        for name in ROW_COLUMNS:
+            self.rows[name].append(row[name] if name != "n_frames" else len(codes))
+        self.n_samples += n_samples
+
+    def features(self) -> ShardFeatures:
+        return ShardFeatures(
+            shard=self.shard,
+            tokens=np.concatenate(self.tokens) if self.tokens else np.zeros(0, np.int16),
+            embeddings=(
+                np.concatenate(self.embeddings)
+                if self.embeddings
+                else np.zeros((0, self.dim), np.float16)
+            ),
+            pooled=np.stack(self.pooled) if self.pooled else np.zeros((0, self.dim), np.float32),
+            segments=pa.table(self.rows, schema=ROW_SCHEMA),
+            n_clipped=self.n_clipped,
+            n_samples=self.n_samples,
+        )
+
+
+def segment_row(crop: Crop, shard: str, sample_rate: int) -> dict[str, Any]:
+    """The store's row of a decoded segment, from its JSON metadata and its real length.
+
+    `duration_s` is the decoded length (what the frames cover), not the JSON's value.
+
+    Raises:
+        ValueError: the metadata lacks a recording id or has an unreadable start time.
+    """
+    metadata = crop.metadata
+    recording_id = metadata.get(Col.RECORDING_ID)
+    if not isinstance(recording_id, str) or not recording_id:
+        raise ValueError(f"recording_id {recording_id!r} is not a non-empty string")
+    offset = metadata.get(Col.OFFSET_S)
+    site = metadata.get(Col.SITE)
+    return {
+        Col.KEY: crop.key,
+        Col.RECORDING_ID: recording_id,
+        Col.SITE: site if isinstance(site, str) else None,
+        Col.START_TIME: parse_time(metadata.get(Col.START_TIME)),
+        Col.OFFSET_S: float(offset) if isinstance(offset, int | float) else None,
+        Col.DURATION_S: crop.length / sample_rate,
+        Col.SHARD: shard,
+    }
+
+
+def encode_shard(
+    tokenizer: Tokenizer,
+    url: str,
+    shard: str,
+    settings: ShardSettings,
+    on_segments: Callable[[int], None] | None = None,
+    read_ahead_windows: int = 0,
+) -> ShardFeatures:
+    """Tokens, embeddings and rows of every selected segment of one shard.
+
+    Args:
+        tokenizer: the model, on the device to use (eval mode).
+        url: the shard's path or URL.
+        shard: its name relative to `shards/` (recorded in the rows and the store).
+        settings: reading, batching and float16 settings.
+        on_segments: called with the number of segments handled after each window
+            (progress).
+        read_ahead_windows: windows read and decoded ahead by a background thread while
+            the model runs (0: read in this thread, between model calls).
+
+    Returns:
+        The shard's features in tar order, or a failure with nothing else filled in.
+
+    Raises:
+        SonotypeError: embeddings overflow float16 with `float16_overflow: error`.
+    """
+    started = time.perf_counter()
+    skips = _Skips()
+    collector = _Collector(shard, tokenizer.embedding_dim, settings.float16_overflow, skips)
+    model_s = model_cpu_s = 0.0
+    for window in read_ahead(_read_windows(url, shard, settings, skips), read_ahead_windows):
+        waves = [crop.wav for crop, _ in window.segments]
+        results, seconds, cpu_seconds = encode_window(tokenizer, waves, settings.batch_size)
+        model_s += seconds
+        model_cpu_s += cpu_seconds
+        for (crop, row), (codes, latents) in zip(window.segments, results, strict=True):
+            collector.add(row, crop.length, codes, latents)
+        if on_segments is not None:
+            on_segments(window.n_read)
+    failures = [skips.first[reason] for reason in SHARD_FAILURES if reason in skips.first]
+    if failures:
+        message = "; ".join(failures)
+        logger.warning("%s: not encoded, left for the next run (%s)", shard, message)
+        result = _Collector(shard, tokenizer.embedding_dim, "error", _Skips()).features()
+        result.failure = message
+    else:
+        result = collector.features()
+        result.skipped = dict(skips.counts)
+        if result.n_clipped:
+            logger.warning(
+                "%s: embeddings of %d segments clipped to float16's ±65504 (float16_overflow)",
+                shard,
+                result.n_clipped,
+            )
+    result.model_s, result.model_cpu_s = model_s, model_cpu_s
+    result.total_s = time.perf_counter() - started
+    return result
+
+
+@dataclass(frozen=True)
+class _Window:
+    """Up to `batch_size` consecutive segments, decoded, with their rows."""
+
+    segments: list[tuple[Crop, dict[str, Any]]]
+    n_read: int
+    """Segments read, those left out for bad metadata included (progress counts them)."""
+
+
+def _read_windows(
+    url: str, shard: str, settings: ShardSettings, skips: _Skips
+) -> Iterator[_Window]:
+    """The shard's selected segments, decoded and gain-normalised, in windows, tar order."""
+    # The whole shard: `stop` past any real count, so read_range never stops early.
+    samples = read_range(ShardRange(url, 0, sys.maxsize), settings.segment_filter, skips)
+    # Deterministic settings draw nothing from the generator; it is there for the signature.
+    specs = make_specs(samples, settings.stream, random.Random(0), skips)
+    crops = decode(numbered(specs), settings.stream, skips)
+    for window in windows(crops, settings.batch_size):
+        segments = []
+        for crop in window:
+            try:
+                segments.append((crop, segment_row(crop, shard, settings.stream.sample_rate)))
+            except ValueError as error:
+                skips.record("metadata", f"{shard}: {crop.key}: {error}")
+        yield _Window(segments, len(window))
+
+
+def encode_window(
+    tokenizer: Tokenizer, waves: list[np.ndarray], batch_size: int
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], float, float]:
+    """Encode segments in model calls of equal-length groups; results in input order.
+
+    Args:
+        tokenizer: the model.
+        waves: float32 `[T_i]` segments.
+        batch_size: most segments per call.
+
+    Returns:
+        (per segment: codes int64 `[F_i]` and embeddings float32 `[F_i, dim]`; seconds and
+        this thread's CPU seconds spent in model calls), F_i = ceil(T_i / hop).
+    """
+    results: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    seconds = cpu_seconds = 0.0
+    for group in equal_length_groups([len(wave) for wave in waves], batch_size):
+        batch = torch.from_numpy(np.stack([waves[i] for i in group]))  # [B, T]
+        tick, cpu_tick = time.perf_counter(), time.thread_time()
+        codes, latents = tokenizer.encode_with_embeddings(batch)  # [B, F], [B, F, D]
+        codes_np, latents_np = codes.cpu().numpy(), latents.float().cpu().numpy()
+        seconds += time.perf_counter() - tick
+        cpu_seconds += time.thread_time() - cpu_tick
+        expected = n_frames(batch.shape[-1], tokenizer.hop_length)
+        if codes_np.shape[-1] != expected:  # a broken tokenizer contract, not bad input
+            raise RuntimeError(
+                f"tokenizer gave {codes_np.shape[-1]} frames for {batch.shape[-1]} samples, "
+                f"expected ceil(T / hop) = {expected}"
+            )
+        for row, position in enumerate(group):
+            results[position] = (codes_np[row], latents_np[row])
+    return [results[position] for position in range(len(waves))], seconds, cpu_seconds
