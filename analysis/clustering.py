@@ -17,14 +17,14 @@ import datetime as dt
 import hashlib
 import logging
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from analysis import clusters_io
 from analysis.clusters_io import Clustering, HistoryEntry
-from analysis.features import FeatureSpec, FeatureView
+from analysis.features import FeatureSpec, FeatureView, row_mean
 from analysis.incremental import centroid_drift, label_changes, match_centroids
 from analysis.kmeans import StreamingKMeans, block_sample, reservoir_sample
 from analysis.labelling import ensure_labels
@@ -139,6 +139,15 @@ def _model_json(
     }
 
 
+def _new_spec(store: str, features: FeatureStore, config: ClusterConfig) -> FeatureSpec:
+    """The rows a new fit groups; "centred-l2" computes its centre here (one pass)."""
+    spec = FeatureSpec(store, config.level, config.feature, config.normalise)
+    if config.normalise != "centred-l2":
+        return spec
+    raw = replace(spec, normalise="none").open(features)
+    return replace(spec, centre=row_mean(raw, config.block_rows))
+
+
 def _fit_new(name: str, directory: str, config: ClusterConfig, view: FeatureView) -> np.ndarray:
     """Fit and commit version 1 on every committed row; returns the reservoir sample."""
     n_rows = view.n_rows
@@ -159,6 +168,7 @@ def _fit_new(name: str, directory: str, config: ClusterConfig, view: FeatureView
         model.counts_,
         entry,
         dump_config(config),
+        centre=None if view.spec.centre is None else np.asarray(view.spec.centre),
     )
     return model.reservoir_
 
@@ -309,13 +319,16 @@ def cluster_features(
     logger.info("clustering %r of %s with %s", name, store, config.model_dump(mode="json"))
     features = open_store(store, mode="r+")
     directory = clusters_io.clusters_dir(store, name)
-    spec = FeatureSpec(store, config.level, config.feature, config.normalise)
-    view = spec.open(features)
     saved = (
         clusters_io.load_clustering(directory) if clusters_io.has_clustering(directory) else None
     )
     if saved is not None:
         _check_shaping(directory, saved, config, force)
+    if saved is not None and not force:
+        spec = saved.feature_spec(store)
+    else:
+        spec = _new_spec(store, features, config)
+    view = spec.open(features)
     if update and saved is None:
         raise SonotypeError(f"{directory}: no clustering {name!r} to update; run without --update")
     if saved is not None and not force and saved.n_rows > view.n_rows:

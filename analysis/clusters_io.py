@@ -7,6 +7,8 @@ OUT/clusters/<name>/
                               current version, data version (rows fitted; store's
                               n_frames, n_segments, shards at fit time); written last
   config.yaml                 the resolved ClusterConfig of the latest fit or update
+  centre.npy                  float32 [dim]: the row subtracted before normalising
+                              ("centred-l2" only); fixed at the fit, kept by updates
   history.json                one entry per version (fit or update): see `HistoryEntry`
   versions/v0001/centroids.npy  float32 [k, dim]: row j is sonotype j (normalised space)
   versions/v0001/counts.npy     float64 [k]: rows each centroid summarises (fit weight)
@@ -31,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from analysis.features import FeatureSpec
 from sonotype.contracts import OutputLayout
 from sonotype.errors import SonotypeError
 from sonotype.fsio import exists, join, url_to_fs, write_bytes_atomic, write_text_atomic
@@ -41,6 +44,7 @@ HISTORY_FILE = "history.json"
 VERSIONS_DIR = "versions"
 CENTROIDS_FILE = "centroids.npy"
 COUNTS_FILE = "counts.npy"
+CENTRE_FILE = "centre.npy"
 STATS_DIR = "stats"
 OCCURRENCE_FILE = "occurrence.parquet"
 TOKEN_USAGE_FILE = "token_usage.parquet"
@@ -111,6 +115,7 @@ class Clustering:
         centroids: float32 `[k, dim]`, row j = sonotype j, in the normalised space.
         counts: float64 `[k]`, rows each centroid summarises.
         history: one entry per version, oldest first (see `HistoryEntry`).
+        centre: float32 `[dim]` subtracted before normalising ("centred-l2"), else None.
     """
 
     directory: str
@@ -118,6 +123,7 @@ class Clustering:
     centroids: np.ndarray
     counts: np.ndarray
     history: list[HistoryEntry]
+    centre: np.ndarray | None = None
 
     @property
     def version(self) -> int:
@@ -146,6 +152,12 @@ class Clustering:
         """Path of one of the statistics tables (`OCCURRENCE_FILE`, ...)."""
         return stats_path(self.directory, file_name)
 
+    def feature_spec(self, store_url: str) -> FeatureSpec:
+        """The rows of `store_url` this clustering groups, normalised as it was fitted."""
+        centre = None if self.centre is None else tuple(float(x) for x in self.centre)
+        model = self.model
+        return FeatureSpec(store_url, model["level"], model["feature"], model["normalise"], centre)
+
 
 def has_clustering(directory: str) -> bool:
     """Whether a committed clustering exists in `directory`."""
@@ -164,12 +176,14 @@ def load_clustering(directory: str) -> Clustering:
     version = int(model["version"])
     folder = version_dir(directory, version)
     history = [e for e in _read_json(join(directory, HISTORY_FILE)) if e["version"] <= version]
+    centred = model["normalise"] == "centred-l2"
     return Clustering(
         directory=directory,
         model=model,
         centroids=_load_npy(join(folder, CENTROIDS_FILE)),
         counts=_load_npy(join(folder, COUNTS_FILE)),
         history=history,
+        centre=_load_npy(join(directory, CENTRE_FILE)) if centred else None,
     )
 
 
@@ -180,6 +194,7 @@ def commit_version(
     counts: np.ndarray,
     entry: HistoryEntry,
     config_yaml: str,
+    centre: np.ndarray | None = None,
 ) -> None:
     """Write a new version and make it current (in the order of the module docstring).
 
@@ -190,9 +205,12 @@ def commit_version(
         counts: `[k]`.
         entry: the history entry of the new version.
         config_yaml: the resolved config as YAML text.
+        centre: the fit's centre ("centred-l2"), written with version 1 only.
     """
     version = int(model["version"])
     folder = version_dir(directory, version)
+    if centre is not None:
+        _save_npy(join(directory, CENTRE_FILE), np.asarray(centre, np.float32))
     _save_npy(join(folder, CENTROIDS_FILE), np.asarray(centroids, np.float32))
     _save_npy(join(folder, COUNTS_FILE), np.asarray(counts, np.float64))
     previous = []

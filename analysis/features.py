@@ -5,10 +5,18 @@
 - level "segment", feature "tokens": the bag of tokens of segment i, a `[codebook_size]`
   histogram of its frames' tokens (text-style clustering of token documents).
 
-Rows are then L2-normalised (`normalise="l2"`) or left as they are (`"none"`).
+Rows are then normalised:
+
+- `"centred-l2"`: a fixed centre (the mean row of the first fit, `row_mean`) is
+  subtracted, then rows are scaled to unit length. Encoder outputs share a large common
+  offset (a tokenizer's embeddings point within a degree of one another), so plain L2
+  rows differ by almost nothing and k-means splits noise; centring first keeps the
+  differences between sounds. The centre is saved with the clustering and never
+  refitted, so a new year is placed in the same space as the old.
+- `"l2"`: unit-length rows (cosine); `"none"`: rows as they are.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -17,7 +25,7 @@ from sonotype.contracts import EMBEDDINGS, POOLED, TOKENS
 from sonotype.errors import SonotypeError
 
 FEATURES = ("embeddings", "tokens")
-NORMALISATIONS = ("l2", "none")
+NORMALISATIONS = ("centred-l2", "l2", "none")
 
 
 @dataclass(frozen=True)
@@ -28,13 +36,15 @@ class FeatureSpec:
         url: the feature store.
         level: "frame" or "segment".
         feature: "embeddings" or "tokens" (bag-of-tokens; segments only).
-        normalise: "l2" or "none".
+        normalise: "centred-l2", "l2" or "none".
+        centre: the row subtracted before "centred-l2" (length dim); None otherwise.
     """
 
     url: str
     level: str
     feature: str
     normalise: str
+    centre: tuple[float, ...] | None = None
 
     def open(self, store: FeatureStore | None = None) -> "FeatureView":
         """A view on the store (opened from `url` unless given).
@@ -53,6 +63,8 @@ class FeatureSpec:
             raise SonotypeError(
                 f"normalise must be one of {NORMALISATIONS}, got {self.normalise!r}"
             )
+        if (self.normalise == "centred-l2") != (self.centre is not None):
+            raise SonotypeError("a centre is given exactly when normalise is 'centred-l2'")
         return FeatureView(store if store is not None else open_store(self.url), self)
 
 
@@ -62,6 +74,7 @@ class FeatureView:
     def __init__(self, store: FeatureStore, spec: FeatureSpec):
         self.store = store
         self.spec = spec
+        self._centre = None if spec.centre is None else np.asarray(spec.centre, np.float32)
 
     @property
     def n_rows(self) -> int:
@@ -86,7 +99,9 @@ class FeatureView:
         else:
             name = EMBEDDINGS if self.spec.level == FRAME else POOLED
             rows = self.store.read(name, start, stop).astype(np.float32)
-        if self.spec.normalise == "l2":
+        if self._centre is not None:
+            rows -= self._centre
+        if self.spec.normalise in ("l2", "centred-l2"):
             norms = np.linalg.norm(rows, axis=1, keepdims=True)
             # An all-zero row (digital silence) stays zero instead of becoming NaN.
             np.divide(rows, norms, out=rows, where=norms > 0)
@@ -102,3 +117,15 @@ class FeatureView:
         owner = np.repeat(np.arange(len(n_frames)), n_frames)
         counts = np.bincount(owner * self.dim + tokens, minlength=len(n_frames) * self.dim)
         return counts.reshape(len(n_frames), self.dim).astype(np.float32)
+
+
+def row_mean(view: FeatureView, block_rows: int) -> tuple[float, ...]:
+    """The mean of every committed row of `view` (read without normalisation), block by block.
+
+    Accumulated in float64, so the order of blocks does not change the result.
+    """
+    raw = FeatureView(view.store, replace(view.spec, normalise="none", centre=None))
+    total = np.zeros(raw.dim, np.float64)
+    for start, stop in raw.block_ranges(block_rows):
+        total += raw.read(start, stop).sum(axis=0, dtype=np.float64)
+    return tuple(float(value) for value in total / max(1, raw.n_rows))

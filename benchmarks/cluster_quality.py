@@ -4,11 +4,12 @@ The example writes `ground_truth.parquet`: the dominant source of every second o
 file (`path`, `site`, `file_start`, `offset_s`, `time` UTC, `dominant`, ...). A frame is
 aligned to the second that contains it, `start_time + (frame - frame_start) / frame_rate`
 floored to whole UTC seconds, at the same site; a segment to the majority of the
-seconds it covers. Methods compared, each k-means with the same k:
+seconds it covers. Methods compared, each k-means with the same k and the default
+normalisation (centred-l2) unless named:
 
-- embeddings, frame level (`labels/bench-frame`);
-- embeddings, segment level, pooled (`labels/bench-segment`);
-- bag-of-tokens, segment level (`labels/bench-tokens`);
+- embeddings, frame level (`labels/bench-frame`), and with plain l2 (`bench-frame-l2`);
+- embeddings, segment level, pooled (`labels/bench-segment`), and with plain l2;
+- bag-of-tokens, segment level (`labels/bench-tokens`), and with plain l2;
 - log-mel baseline: the mean log-mel spectrum (64 bands) of every ground-truth second,
   computed from the original files, clustered in memory with MiniBatchKMeans.
 
@@ -156,15 +157,14 @@ def quality_table(
     runs = [
         ("embeddings", "frame", "bench-frame", {"level": "frame"}),
         ("embeddings (pooled)", "segment", "bench-segment", {"level": "segment"}),
-        (
-            "bag-of-tokens",
-            "segment",
-            "bench-tokens",
-            {"level": "segment", "feature": "tokens", "block_rows": 4096},
-        ),
+        ("bag-of-tokens", "segment", "bench-tokens", {"level": "segment", "feature": "tokens"}),
+    ]
+    runs += [
+        (f"{method}, l2", unit, f"{name}-l2", {**settings, "normalise": "l2"})
+        for method, unit, name, settings in runs
     ]
     for method, unit, name, settings in runs:
-        config = ClusterConfig(k=k, k_selection=[], **settings)
+        config = ClusterConfig(k=k, k_selection=[], block_rows=4096, **settings)
         cluster_features(store_url, name=name, config=config, force=True, workers=workers)
         aligned = align(open_store(store_url), truth, unit)
         labels = store.array(f"labels/{name}")[:][aligned["index"].to_numpy()]

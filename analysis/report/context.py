@@ -23,7 +23,6 @@ from analysis.clusters_io import (
     has_clustering,
     load_clustering,
 )
-from analysis.features import FeatureSpec
 from analysis.report.assets import Assets
 from analysis.report.plots import sonotype_colours
 from analysis.report.scan import ScanResult, scan_store
@@ -152,8 +151,7 @@ class ReportContext:
 
         def load() -> ScanResult:
             store, clustering = self.labelled_store(), self.clustering()
-            model = clustering.model
-            spec = FeatureSpec(self.features, model["level"], model["feature"], model["normalise"])
+            spec = clustering.feature_spec(self.features)
             k = clustering.k
             per_sonotype = (
                 min(self.config.examples_per_sonotype, self.config.max_examples // k)

@@ -29,11 +29,14 @@ class ClusterConfig(StrictModel):
             "tokens: bag-of-tokens histogram per segment (level=segment only)"
         ),
     )
-    normalise: Literal["l2", "none"] = Field(
-        default="l2",
+    normalise: Literal["centred-l2", "l2", "none"] = Field(
+        default="centred-l2",
         description=(
-            "l2: unit-length rows, so k-means groups by direction (cosine), not by loudness or "
-            "recorder gain; needs no fitted statistics, so a new year is scaled like the old"
+            "centred-l2: subtract the mean row of the first fit, then scale rows to unit "
+            "length, so k-means groups by direction around the data's centre, not by "
+            "loudness or the common offset every embedding shares; the centre is saved and "
+            "kept, so a new year is scaled like the old. l2: unit-length rows (cosine). "
+            "none: rows as they are"
         ),
     )
     block_rows: int = Field(

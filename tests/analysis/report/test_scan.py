@@ -14,8 +14,7 @@ from tests.analysis.report.fake_out import CLUSTER, FakeOut, K
 
 
 def _spec(store_url: str, clustering) -> FeatureSpec:
-    model = clustering.model
-    return FeatureSpec(store_url, model["level"], model["feature"], model["normalise"])
+    return clustering.feature_spec(store_url)
 
 
 def _brute_force(store, spec, name, centroids, per_sonotype):
