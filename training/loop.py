@@ -185,9 +185,15 @@ def _train(
             raise CheckpointMismatchError(
                 f"{path}: the run's model differs from the checkpoint's: " + "; ".join(differences)
             )
-        loader.load_state_dict(state.load_state_dict(payload, rank(), path))
+        position = state.load_state_dict(payload, rank(), path)
         del payload
-        logger.info("resumed from %s at step %d", path, state.step)
+        if state.step < min(until_step or optim.max_steps, optim.max_steps):
+            loader.load_state_dict(position)
+            logger.info("resumed from %s at step %d", path, state.step)
+        else:
+            # Nothing left to train: the reader will not read, so shards added since
+            # (a new year in the same OUT) do not make the finished run unresumable.
+            logger.info("%s: the run already reached step %d; nothing to train", path, state.step)
     else:
         run_seed = derive_seed(config.seed, "train", rank())
         torch.manual_seed(run_seed)

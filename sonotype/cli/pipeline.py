@@ -67,6 +67,9 @@ def demo_commands(config: DemoConfig, paths: DemoPaths) -> list[tuple[str, list[
     )
     train_config = str(resolve_preset("train", config.train))
     resume = ["--resume"] if exists(run.checkpoints_dir) else []
+    train_overrides = list(config.train_overrides)
+    if config.train_steps is not None:
+        train_overrides.insert(0, f"optim.max_steps={config.train_steps}")
 
     def years(selected: list[int]) -> list[str]:
         return [join(paths.example, "*", str(year)) for year in selected]
@@ -101,7 +104,7 @@ def demo_commands(config: DemoConfig, paths: DemoPaths) -> list[tuple[str, list[
                 "--run",
                 paths.run,
                 *resume,
-                *_overrides(config.train_overrides),
+                *_overrides(train_overrides),
             ],
         ),
         ("encode tokens and embeddings", encode),

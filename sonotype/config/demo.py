@@ -24,6 +24,11 @@ class DemoConfig(StrictModel):
     first_years: list[int] = Field(default=[2024], min_length=1)
     later_years: list[int] = Field(default=[2025])
     train: str = Field(default="tiny", description="train preset under configs/train/ or a YAML")
+    train_steps: int | None = Field(
+        default=None,
+        ge=1,
+        description="optimizer steps (None: the train preset's); a quick look needs ~50",
+    )
     train_overrides: list[str] = Field(
         default_factory=list, description="KEY=VALUE overrides of the train config"
     )

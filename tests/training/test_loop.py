@@ -9,7 +9,7 @@ import torch
 
 import training
 from sonotype.contracts import METRIC_SPLIT, METRIC_STEP, RunLayout
-from sonotype.errors import CheckpointMismatchError, ConfigError, OutputConflictError
+from sonotype.errors import CheckpointMismatchError, ConfigError, OutputConflictError, SonotypeError
 from tests.training.trainer_config import tiny_train_config
 from training.checkpoint import read_checkpoint_file
 from training.metrics_log import read_metrics
@@ -165,6 +165,26 @@ def test_an_existing_run_is_only_continued_with_resume(soundscape_out, tmp_path)
         _run(soundscape_out, tmp_path / "run", "model.backbone.dim=32", resume=True)
     with pytest.raises(ConfigError, match="give only one"):
         _run(soundscape_out, tmp_path / "run", resume=True, init_from="x.ckpt")
+
+
+def test_a_finished_run_resumes_to_nothing_even_when_the_data_changed(soundscape_out, tmp_path):
+    # A new year's shards in OUT change the reader; a finished run has nothing to read.
+    base = ["optim.max_steps=2", "validation.every_steps=0"]
+    first = _run(soundscape_out, tmp_path / "run", *base)
+    again = _run(soundscape_out, tmp_path / "run", *base, "data.shuffle_buffer=7", resume=True)
+    assert (again.step, again.interrupted, again.export) == (2, False, first.export)
+    assert again.weights_digest == first.weights_digest
+    assert [step for step, _ in list_checkpoints(RunLayout(str(tmp_path / "run")))] == [2]
+    # with steps left to train, the changed reader cannot continue the saved position
+    with pytest.raises(SonotypeError, match="reader position"):
+        _run(
+            soundscape_out,
+            tmp_path / "run",
+            "optim.max_steps=3",
+            "data.shuffle_buffer=7",
+            "validation.every_steps=0",
+            resume=True,
+        )
 
 
 def test_too_few_shards_for_validation_is_a_config_error(soundscape_out, tmp_path):
