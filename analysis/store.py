@@ -52,9 +52,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import zarr
-from zarr.codecs import BloscCodec, BloscShuffle
 
 from analysis import segment_table
+from analysis.store_layout import (
+    DEFAULT_FRAMES_PER_CHUNK,
+    DEFAULT_SEGMENTS_PER_CHUNK,
+    DIM,
+    FRAME,
+    SEGMENT,
+    UNLABELLED,
+    checked_level,
+    compressor,
+)
 from sonotype import contracts
 from sonotype.contracts import (
     ATTR_CHECKPOINT_HASH,
@@ -74,29 +83,23 @@ from sonotype.contracts import (
 from sonotype.errors import OutputConflictError, SonotypeError
 from sonotype.fsio import exists, join
 
+__all__ = [
+    "DEFAULT_FRAMES_PER_CHUNK",
+    "DEFAULT_SEGMENTS_PER_CHUNK",
+    "DIM",
+    "FRAME",
+    "SEGMENT",
+    "UNLABELLED",
+    "FeatureStore",
+    "StoreIdentity",
+    "create_store",
+    "open_store",
+]
+
 logger = logging.getLogger(__name__)
 
-FRAME: str = "frame"
-SEGMENT: str = "segment"
-DIM: str = "dim"
-UNLABELLED: int = -1
-"""Label of a row not (yet) assigned to a sonotype."""
-
-DEFAULT_FRAMES_PER_CHUNK = 16384
-DEFAULT_SEGMENTS_PER_CHUNK = 4096
-_CLEVEL = 3
 _IDENTITY_ATTRS = (ATTR_CHECKPOINT_HASH, ATTR_SAMPLE_RATE, ATTR_FRAME_RATE, ATTR_CODEBOOK_SIZE)
 _LABEL_ATTR_LEVEL = "level"
-
-
-def _compressor() -> BloscCodec:
-    return BloscCodec(cname="zstd", clevel=_CLEVEL, shuffle=BloscShuffle.shuffle)
-
-
-def _level_dim(level: str) -> str:
-    if level not in (FRAME, SEGMENT):
-        raise SonotypeError(f"level must be {FRAME!r} or {SEGMENT!r}, got {level!r}")
-    return level
 
 
 @dataclass(frozen=True)
@@ -181,11 +184,11 @@ class FeatureStore:
 
     def n_rows(self, level: str) -> int:
         """Committed rows at `level` ("frame" or "segment")."""
-        return self.n_frames if _level_dim(level) == FRAME else self.n_segments
+        return self.n_frames if checked_level(level) == FRAME else self.n_segments
 
     def chunk_rows(self, level: str) -> int:
         """Rows per Zarr chunk along the frame or segment axis."""
-        name = EMBEDDINGS if _level_dim(level) == FRAME else POOLED
+        name = EMBEDDINGS if checked_level(level) == FRAME else POOLED
         return int(self.array(name).chunks[0])
 
     def array(self, name: str) -> zarr.Array:
@@ -420,7 +423,7 @@ class FeatureStore:
         Returns:
             The new array, as long as the frame or segment arrays.
         """
-        level = _level_dim(level)
+        level = checked_level(level)
         if not name or "/" in name:
             raise SonotypeError(f"label name must be non-empty without '/', got {name!r}")
         length = self.array(TOKENS if level == FRAME else POOLED).shape[0]
@@ -431,7 +434,7 @@ class FeatureStore:
             chunks=(self.chunk_rows(level),),
             dtype="int16" if n_clusters <= np.iinfo(np.int16).max else "int32",
             fill_value=UNLABELLED,
-            compressors=_compressor(),
+            compressors=compressor(),
             dimension_names=(level,),
             attributes={_LABEL_ATTR_LEVEL: level},
             overwrite=True,
@@ -533,7 +536,7 @@ def create_store(
             )
         return store
     group = zarr.open_group(url, mode="w", zarr_format=3)
-    common = {"compressors": _compressor(), "fill_value": 0}
+    common = {"compressors": compressor(), "fill_value": 0}
     group.create_array(
         TOKENS, shape=(0,), chunks=(frames_per_chunk,), dtype="int16",
         dimension_names=(FRAME,), **common,
