@@ -1,4 +1,4 @@
-"""The Zarr v3 feature store: the one module that knows its layout.
+"""The Zarr v3 feature store: its layout, the `FeatureStore` handle, opening and creating.
 
 Layout of `OUT/features.zarr` (names from `sonotype.contracts`):
 
@@ -22,16 +22,24 @@ Beside the store, `contracts.features_table_path(url)` (`X.segments.parquet`) is
 directory of Parquet parts following FEATURE_SEGMENTS_SCHEMA, one part per append
 (`analysis.segment_table`).
 
-`FeatureStore` is this module's reading side plus `analysis.store_append` (appending
-and committing: the crash and commit protocol is described there) and, further on,
-the label arrays; `analysis.store_layout` holds the names, chunk defaults and codec
-they share, re-exported here. A new store gets its attributes last, in one write
-(`create_store`); a group without them is a creation that was killed, and is
-created again.
+The store's code is split by concept, and this module is its front: every name other
+code needs is imported from here.
+
+- `analysis.store` (here): `FeatureStore` with its reading side (committed lengths,
+  `read`, `block_ranges`, `dask_array`, `read_segments`), `create_store`, `open_store`.
+  A new store gets its attributes last, in one write; a group without them is a
+  creation that was killed, and is created again.
+- `analysis.store_append`: `FeatureStore.append` and its crash and commit protocol.
+- `analysis.store_labels`: the `labels/<name>` arrays (`create_labels`, `write_labels`,
+  `label_names`, their attributes).
+- `analysis.store_layout`: the names (`FRAME`, `SEGMENT`, `DIM`, `UNLABELLED`), chunk
+  defaults and codec the three share, re-exported here.
+
+`FeatureStore` inherits its appending and labelling methods from the mixins of those
+two modules, so its public methods are unchanged by the split.
 """
 
 import itertools
-import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +51,7 @@ import zarr
 
 from analysis import segment_table
 from analysis.store_append import StoreAppender
+from analysis.store_labels import LabelArrays
 from analysis.store_layout import (
     DEFAULT_FRAMES_PER_CHUNK,
     DEFAULT_SEGMENTS_PER_CHUNK,
@@ -65,7 +74,6 @@ from sonotype.contracts import (
     ATTR_SHARDS,
     EMBEDDINGS,
     FEATURE_SEGMENTS_SCHEMA,
-    LABELS,
     POOLED,
     TOKENS,
 )
@@ -85,10 +93,7 @@ __all__ = [
     "open_store",
 ]
 
-logger = logging.getLogger(__name__)
-
 _IDENTITY_ATTRS = (ATTR_CHECKPOINT_HASH, ATTR_SAMPLE_RATE, ATTR_FRAME_RATE, ATTR_CODEBOOK_SIZE)
-_LABEL_ATTR_LEVEL = "level"
 
 
 @dataclass(frozen=True)
@@ -103,8 +108,11 @@ class StoreIdentity:
     model_config: Mapping[str, Any]
 
 
-class FeatureStore(StoreAppender):
+class FeatureStore(StoreAppender, LabelArrays):
     """A handle on a feature store: committed lengths, reads, appends and label arrays.
+
+    Appends come from `StoreAppender` (`analysis.store_append`), label arrays from
+    `LabelArrays` (`analysis.store_labels`); the rest is defined here.
 
     Get one with `create_store` or `open_store`. Reads never go past the committed
     lengths `n_frames` / `n_segments`. The handle sees the attributes as they were when
@@ -283,74 +291,6 @@ class FeatureStore(StoreAppender):
         """The committed segment table in batches of at most `batch_rows` rows, in order."""
         for start in range(0, self.n_segments, batch_rows):
             yield self.read_segments(start, min(start + batch_rows, self.n_segments), columns)
-
-    # --- labels --------------------------------------------------------------------
-
-    def label_names(self, level: str | None = None) -> list[str]:
-        """Names of the label arrays, optionally only those at `level`."""
-        if LABELS not in self.group:
-            return []
-        names = []
-        for name, array in self.group[LABELS].arrays():
-            if level is None or array.metadata.dimension_names[0] == level:
-                names.append(name)
-        return sorted(names)
-
-    def create_labels(self, name: str, level: str, n_clusters: int) -> zarr.Array:
-        """Create (or replace) `labels/<name>`, every row `UNLABELLED`.
-
-        Args:
-            name: the clustering's name.
-            level: "frame" or "segment".
-            n_clusters: number of sonotypes; picks int16 (up to 32767) or int32.
-
-        Returns:
-            The new array, as long as the frame or segment arrays.
-        """
-        level = checked_level(level)
-        if not name or "/" in name:
-            raise SonotypeError(f"label name must be non-empty without '/', got {name!r}")
-        length = self.array(TOKENS if level == FRAME else POOLED).shape[0]
-        labels = self.group.require_group(LABELS)
-        return labels.create_array(
-            name,
-            shape=(length,),
-            chunks=(self.chunk_rows(level),),
-            dtype="int16" if n_clusters <= np.iinfo(np.int16).max else "int32",
-            fill_value=UNLABELLED,
-            compressors=compressor(),
-            dimension_names=(level,),
-            attributes={_LABEL_ATTR_LEVEL: level},
-            overwrite=True,
-        )
-
-    def labels_level(self, name: str) -> str:
-        """The level ("frame" or "segment") of `labels/<name>`."""
-        return str(self.array(f"{LABELS}/{name}").metadata.dimension_names[0])
-
-    def write_labels(self, name: str, start: int, values: np.ndarray) -> None:
-        """Write labels of rows `[start, start + len(values))` of `labels/<name>`.
-
-        Raises:
-            SonotypeError: the rows leave the committed range.
-        """
-        array = self.array(f"{LABELS}/{name}")
-        stop = start + len(values)
-        committed = self.n_rows(self.labels_level(name))
-        if not 0 <= start <= stop <= committed:
-            raise SonotypeError(
-                f"{self.url}: labels for rows [{start}, {stop}); committed rows are "
-                f"[0, {committed})"
-            )
-        array[start:stop] = values.astype(array.dtype)
-
-    def labels_attrs(self, name: str) -> dict[str, Any]:
-        """The attributes of `labels/<name>` (the clustering records its status there)."""
-        return self.array(f"{LABELS}/{name}").attrs.asdict()
-
-    def set_labels_attrs(self, name: str, attrs: Mapping[str, Any]) -> None:
-        """Update the attributes of `labels/<name>` in one write."""
-        self.array(f"{LABELS}/{name}").update_attributes(dict(attrs))
 
 
 def create_store(
