@@ -22,8 +22,7 @@ Beside the store, `contracts.features_table_path(url)` (`X.segments.parquet`) is
 directory of Parquet parts following FEATURE_SEGMENTS_SCHEMA, one part per append
 (`analysis.segment_table`).
 
-The store's code is split by concept, and this module is its front: every name other
-code needs is imported from here.
+The store's code is split by concept; other code imports every name from this module.
 
 - `analysis.store` (here): `FeatureStore` with its reading side (committed lengths,
   `read`, `block_ranges`, `dask_array`, `read_segments`), `create_store`, `open_store`.
@@ -33,15 +32,15 @@ code needs is imported from here.
 - `analysis.store_labels`: the `labels/<name>` arrays (`create_labels`, `write_labels`,
   `label_names`, their attributes).
 - `analysis.store_layout`: the names (`FRAME`, `SEGMENT`, `DIM`, `UNLABELLED`), chunk
-  defaults and codec the three share, re-exported here.
+  defaults, codec and `StoreIdentity` the others share (re-exported here), and the
+  writing of a new store's empty group.
 
-`FeatureStore` inherits its appending and labelling methods from the mixins of those
-two modules, so its public methods are unchanged by the split.
+`FeatureStore` gets its appending and labelling methods from the mixins `StoreAppender`
+and `LabelArrays` of those modules.
 """
 
 import itertools
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import dask.array as da
@@ -59,8 +58,9 @@ from analysis.store_layout import (
     FRAME,
     SEGMENT,
     UNLABELLED,
+    StoreIdentity,
     checked_level,
-    compressor,
+    create_group,
 )
 from sonotype import contracts
 from sonotype.contracts import (
@@ -96,23 +96,10 @@ __all__ = [
 _IDENTITY_ATTRS = (ATTR_CHECKPOINT_HASH, ATTR_SAMPLE_RATE, ATTR_FRAME_RATE, ATTR_CODEBOOK_SIZE)
 
 
-@dataclass(frozen=True)
-class StoreIdentity:
-    """What a feature store was made from; an existing store must match it to be reused."""
-
-    dim: int
-    frame_rate: float
-    sample_rate: int
-    codebook_size: int
-    checkpoint_sha256: str
-    model_config: Mapping[str, Any]
-
-
 class FeatureStore(StoreAppender, LabelArrays):
     """A handle on a feature store: committed lengths, reads, appends and label arrays.
 
-    Appends come from `StoreAppender` (`analysis.store_append`), label arrays from
-    `LabelArrays` (`analysis.store_labels`); the rest is defined here.
+    `append` comes from `StoreAppender`, the label methods from `LabelArrays`.
 
     Get one with `create_store` or `open_store`. Reads never go past the committed
     lengths `n_frames` / `n_segments`. The handle sees the attributes as they were when
@@ -350,35 +337,7 @@ def create_store(
                 f"found {[found[k] for k in differing]}, expected {[wanted[k] for k in differing]})"
             )
         return store
-    group = zarr.open_group(url, mode="w", zarr_format=3)
-    common = {"compressors": compressor(), "fill_value": 0}
-    group.create_array(
-        TOKENS, shape=(0,), chunks=(frames_per_chunk,), dtype="int16",
-        dimension_names=(FRAME,), **common,
-    )  # fmt: skip
-    group.create_array(
-        EMBEDDINGS, shape=(0, identity.dim), chunks=(frames_per_chunk, identity.dim),
-        dtype="float16", dimension_names=(FRAME, DIM), **common,
-    )  # fmt: skip
-    group.create_array(
-        POOLED, shape=(0, identity.dim), chunks=(segments_per_chunk, identity.dim),
-        dtype="float32", dimension_names=(SEGMENT, DIM), **common,
-    )  # fmt: skip
-    segment_table.remove(contracts.features_table_path(url))
-    # The attributes come last, in one write: a store killed while being created has
-    # none and is created again (see `_is_unfinished`).
-    group.update_attributes(
-        {
-            ATTR_CHECKPOINT_HASH: identity.checkpoint_sha256,
-            ATTR_MODEL_CONFIG: dict(identity.model_config),
-            ATTR_SAMPLE_RATE: int(identity.sample_rate),
-            ATTR_FRAME_RATE: float(identity.frame_rate),
-            ATTR_CODEBOOK_SIZE: int(identity.codebook_size),
-            ATTR_SHARDS: [],
-            ATTR_N_FRAMES: 0,
-            ATTR_N_SEGMENTS: 0,
-        }
-    )
+    group = create_group(url, identity, frames_per_chunk, segments_per_chunk)
     return FeatureStore(url, group)
 
 
