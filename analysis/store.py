@@ -99,11 +99,10 @@ _IDENTITY_ATTRS = (ATTR_CHECKPOINT_HASH, ATTR_SAMPLE_RATE, ATTR_FRAME_RATE, ATTR
 class FeatureStore(StoreAppender, LabelArrays):
     """A handle on a feature store: committed lengths, reads, appends and label arrays.
 
-    `append` comes from `StoreAppender`, the label methods from `LabelArrays`.
-
     Get one with `create_store` or `open_store`. Reads never go past the committed
     lengths `n_frames` / `n_segments`. The handle sees the attributes as they were when
     it was opened plus its own appends: open a new one to see another writer's commits.
+    `append` comes from `StoreAppender`, the label methods from `LabelArrays`.
     """
 
     def __init__(self, url: str, group: zarr.Group):
