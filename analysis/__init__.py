@@ -2,7 +2,7 @@
 
 For the encode stage (writing features):
     `create_store(url, StoreIdentity(...))` then `store.append(tokens, embeddings,
-    segments, shards=[...])` per shard; see `analysis.store` for the commit protocol.
+    segments, shards=[...])` per shard; see `analysis.store_append` for the commit protocol.
 
 For readers (report, notebooks):
     `open_store(url)` → committed lengths, `read`, `read_segments`, `dask_array`;

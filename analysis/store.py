@@ -1,4 +1,4 @@
-"""The Zarr v3 feature store: the one module that knows its layout.
+"""The Zarr v3 feature store: its layout, the `FeatureStore` handle, opening and creating.
 
 Layout of `OUT/features.zarr` (names from `sonotype.contracts`):
 
@@ -22,39 +22,46 @@ Beside the store, `contracts.features_table_path(url)` (`X.segments.parquet`) is
 directory of Parquet parts following FEATURE_SEGMENTS_SCHEMA, one part per append
 (`analysis.segment_table`).
 
-Crash and commit protocol of `FeatureStore.append` (one writer at a time):
+The store's code is split by concept; other code imports every name from this module.
 
-1. read the committed lengths `n_frames`, `n_segments` from the group attributes;
-2. resize every frame array (labels too, filled with -1 = unlabelled) to
-   `n_frames + m` and every segment array to `n_segments + s`;
-3. write the data regions `[n_frames, n_frames + m)` and `[n_segments, n_segments + s)`;
-4. write the table part `part-<n_segments>.parquet` atomically;
-5. commit: one write of the group attributes sets `n_frames`, `n_segments` and `shards`.
+- `analysis.store` (here): `FeatureStore` with its reading side (committed lengths,
+  `read`, `block_ranges`, `dask_array`, `read_segments`), `create_store`, `open_store`.
+  A new store gets its attributes last, in one write; a group without them is a
+  creation that was killed, and is created again.
+- `analysis.store_append`: `FeatureStore.append` and its crash and commit protocol.
+- `analysis.store_labels`: the `labels/<name>` arrays (`create_labels`, `write_labels`,
+  `label_names`, their attributes).
+- `analysis.store_layout`: the names (`FRAME`, `SEGMENT`, `DIM`, `UNLABELLED`), chunk
+  defaults, codec and `StoreIdentity` the others share (re-exported here), and the
+  writing of a new store's empty group.
 
-An append of no segments (shards whose every segment was skipped) does step 5 only.
-A crash before step 5 leaves rows past the committed lengths (and maybe a table part
-starting at `n_segments`); readers ignore them, and the next append (a resumed encode
-skips the shards listed in `shards`) overwrites them. Zarr writes each metadata and
-chunk object whole (the local store renames a temporary file), so the commit, one
-`Group.update_attributes` call, is atomic (`group.attrs.update` would not be: it writes
-the group's `zarr.json` once per key). A new store gets its attributes last, in one
-write; a group without them is a creation that was killed, and is created again.
+`FeatureStore` gets its appending and labelling methods from the mixins `StoreAppender`
+and `LabelArrays` of those modules.
 """
 
 import itertools
-import logging
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import dask.array as da
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import zarr
-from zarr.codecs import BloscCodec, BloscShuffle
 
 from analysis import segment_table
+from analysis.store_append import StoreAppender
+from analysis.store_labels import LabelArrays
+from analysis.store_layout import (
+    DEFAULT_FRAMES_PER_CHUNK,
+    DEFAULT_SEGMENTS_PER_CHUNK,
+    DIM,
+    FRAME,
+    SEGMENT,
+    UNLABELLED,
+    StoreIdentity,
+    checked_level,
+    create_group,
+)
 from sonotype import contracts
 from sonotype.contracts import (
     ATTR_CHECKPOINT_HASH,
@@ -67,56 +74,35 @@ from sonotype.contracts import (
     ATTR_SHARDS,
     EMBEDDINGS,
     FEATURE_SEGMENTS_SCHEMA,
-    LABELS,
     POOLED,
     TOKENS,
 )
 from sonotype.errors import OutputConflictError, SonotypeError
 from sonotype.fsio import exists, join
 
-logger = logging.getLogger(__name__)
+__all__ = [
+    "DEFAULT_FRAMES_PER_CHUNK",
+    "DEFAULT_SEGMENTS_PER_CHUNK",
+    "DIM",
+    "FRAME",
+    "SEGMENT",
+    "UNLABELLED",
+    "FeatureStore",
+    "StoreIdentity",
+    "create_store",
+    "open_store",
+]
 
-FRAME: str = "frame"
-SEGMENT: str = "segment"
-DIM: str = "dim"
-UNLABELLED: int = -1
-"""Label of a row not (yet) assigned to a sonotype."""
-
-DEFAULT_FRAMES_PER_CHUNK = 16384
-DEFAULT_SEGMENTS_PER_CHUNK = 4096
-_CLEVEL = 3
 _IDENTITY_ATTRS = (ATTR_CHECKPOINT_HASH, ATTR_SAMPLE_RATE, ATTR_FRAME_RATE, ATTR_CODEBOOK_SIZE)
-_LABEL_ATTR_LEVEL = "level"
 
 
-def _compressor() -> BloscCodec:
-    return BloscCodec(cname="zstd", clevel=_CLEVEL, shuffle=BloscShuffle.shuffle)
-
-
-def _level_dim(level: str) -> str:
-    if level not in (FRAME, SEGMENT):
-        raise SonotypeError(f"level must be {FRAME!r} or {SEGMENT!r}, got {level!r}")
-    return level
-
-
-@dataclass(frozen=True)
-class StoreIdentity:
-    """What a feature store was made from; an existing store must match it to be reused."""
-
-    dim: int
-    frame_rate: float
-    sample_rate: int
-    codebook_size: int
-    checkpoint_sha256: str
-    model_config: Mapping[str, Any]
-
-
-class FeatureStore:
+class FeatureStore(StoreAppender, LabelArrays):
     """A handle on a feature store: committed lengths, reads, appends and label arrays.
 
     Get one with `create_store` or `open_store`. Reads never go past the committed
     lengths `n_frames` / `n_segments`. The handle sees the attributes as they were when
     it was opened plus its own appends: open a new one to see another writer's commits.
+    `append` comes from `StoreAppender`, the label methods from `LabelArrays`.
     """
 
     def __init__(self, url: str, group: zarr.Group):
@@ -181,11 +167,11 @@ class FeatureStore:
 
     def n_rows(self, level: str) -> int:
         """Committed rows at `level` ("frame" or "segment")."""
-        return self.n_frames if _level_dim(level) == FRAME else self.n_segments
+        return self.n_frames if checked_level(level) == FRAME else self.n_segments
 
     def chunk_rows(self, level: str) -> int:
         """Rows per Zarr chunk along the frame or segment axis."""
-        name = EMBEDDINGS if _level_dim(level) == FRAME else POOLED
+        name = EMBEDDINGS if checked_level(level) == FRAME else POOLED
         return int(self.array(name).chunks[0])
 
     def array(self, name: str) -> zarr.Array:
@@ -292,188 +278,6 @@ class FeatureStore:
         for start in range(0, self.n_segments, batch_rows):
             yield self.read_segments(start, min(start + batch_rows, self.n_segments), columns)
 
-    # --- appending -----------------------------------------------------------------
-
-    def append(
-        self,
-        tokens: np.ndarray,
-        embeddings: np.ndarray,
-        segments: pa.Table | Mapping[str, Sequence],
-        pooled: np.ndarray | None = None,
-        shards: Sequence[str] = (),
-    ) -> None:
-        """Append a batch of whole segments and commit it (see the module docstring).
-
-        Append one shard (or a few) at a time: each call writes one table part, and
-        `shards` are recorded in the same commit so that a resumed encode can skip them.
-
-        Args:
-            tokens: `[m]` codebook indices in `[0, codebook_size)` of the batch's frames.
-            embeddings: `[m, dim]` frame embeddings (stored as float16).
-            segments: `s` rows in frame order with the columns of FEATURE_SEGMENTS_SCHEMA
-                except `segment_index` and `frame_start`, which are filled in; the
-                `n_frames` column must add up to `m`.
-            pooled: `[s, dim]` per-segment embeddings (None: the mean of each segment's
-                frame embeddings, computed in float32).
-            shards: shards whose segments are now all in the store.
-
-        Raises:
-            SonotypeError: shapes, dtypes, ranges or columns do not fit the store.
-        """
-        table = segment_table.check_rows(segments, self.url)
-        tokens, embeddings = self._check_frames(tokens, embeddings, table)
-        if pooled is None:
-            pooled = _segment_means(embeddings, table.column("n_frames").to_numpy())
-        pooled = np.asarray(pooled, dtype=np.float32)
-        if pooled.shape != (table.num_rows, self.dim):
-            raise SonotypeError(
-                f"{self.url}: pooled must be [{table.num_rows}, {self.dim}], got {pooled.shape}"
-            )
-        n_frames, n_segments = self.n_frames, self.n_segments
-        m, s = len(tokens), table.num_rows
-        if s == 0:  # shards whose every segment was skipped: only record them
-            self._commit(n_frames, n_segments, shards)
-            return
-        self._resize(FRAME, n_frames + m)
-        self._resize(SEGMENT, n_segments + s)
-        self.array(TOKENS)[n_frames : n_frames + m] = tokens
-        self.array(EMBEDDINGS)[n_frames : n_frames + m] = embeddings
-        self.array(POOLED)[n_segments : n_segments + s] = pooled
-        starts = n_frames + np.concatenate([[0], np.cumsum(table.column("n_frames"))[:-1]])
-        table = table.append_column(
-            "segment_index", pa.array(np.arange(n_segments, n_segments + s), pa.int64())
-        ).append_column("frame_start", pa.array(starts, pa.int64()))
-        segment_table.write_part(self.table_url, n_segments, table)
-        self._commit(n_frames + m, n_segments + s, shards)
-
-    def _commit(self, n_frames: int, n_segments: int, shards: Sequence[str]) -> None:
-        """Step 5 of the protocol: lengths and shards in one write of the group attributes."""
-        known = self.shards
-        # One write of zarr.json: `attrs.update` would write it once per key (zarr's
-        # Attributes is a MutableMapping), and a kill between those writes would commit
-        # the lengths without the shards.
-        self.group.update_attributes(
-            {
-                ATTR_N_FRAMES: n_frames,
-                ATTR_N_SEGMENTS: n_segments,
-                ATTR_SHARDS: known + [shard for shard in shards if shard not in known],
-            }
-        )
-        logger.debug("%s: committed %d frames, %d segments", self.url, n_frames, n_segments)
-
-    def _check_frames(
-        self, tokens: np.ndarray, embeddings: np.ndarray, table: pa.Table
-    ) -> tuple[np.ndarray, np.ndarray]:
-        tokens = np.asarray(tokens)
-        embeddings = np.asarray(embeddings)
-        m = int(pc.sum(table.column("n_frames")).as_py() or 0)
-        if tokens.shape != (m,) or embeddings.shape != (m, self.dim):
-            raise SonotypeError(
-                f"{self.url}: segment n_frames add up to {m}: expected tokens [{m}] and "
-                f"embeddings [{m}, {self.dim}], got {tokens.shape} and {embeddings.shape}"
-            )
-        if pc.min(table.column("n_frames")).as_py() is not None and (
-            pc.min(table.column("n_frames")).as_py() < 1
-        ):
-            raise SonotypeError(f"{self.url}: every segment needs at least one frame")
-        if not np.issubdtype(tokens.dtype, np.integer):
-            raise SonotypeError(f"{self.url}: tokens must be integers, got {tokens.dtype}")
-        if m and (tokens.min() < 0 or tokens.max() >= self.codebook_size):
-            raise SonotypeError(
-                f"{self.url}: tokens must lie in [0, {self.codebook_size}), "
-                f"found [{tokens.min()}, {tokens.max()}]"
-            )
-        stored = embeddings.astype(np.float16)
-        if not np.isfinite(stored).all():
-            raise SonotypeError(f"{self.url}: embeddings hold NaN/inf (or overflow float16)")
-        return tokens.astype(np.int16), stored
-
-    def _resize(self, level: str, length: int) -> None:
-        """Set every array along `level` to `length` rows (labels follow the features)."""
-        names = [TOKENS, EMBEDDINGS] if level == FRAME else [POOLED]
-        names += [f"{LABELS}/{name}" for name in self.label_names(level)]
-        for name in names:
-            array = self.array(name)
-            if array.shape[0] != length:
-                array.resize((length, *array.shape[1:]))
-
-    # --- labels --------------------------------------------------------------------
-
-    def label_names(self, level: str | None = None) -> list[str]:
-        """Names of the label arrays, optionally only those at `level`."""
-        if LABELS not in self.group:
-            return []
-        names = []
-        for name, array in self.group[LABELS].arrays():
-            if level is None or array.metadata.dimension_names[0] == level:
-                names.append(name)
-        return sorted(names)
-
-    def create_labels(self, name: str, level: str, n_clusters: int) -> zarr.Array:
-        """Create (or replace) `labels/<name>`, every row `UNLABELLED`.
-
-        Args:
-            name: the clustering's name.
-            level: "frame" or "segment".
-            n_clusters: number of sonotypes; picks int16 (up to 32767) or int32.
-
-        Returns:
-            The new array, as long as the frame or segment arrays.
-        """
-        level = _level_dim(level)
-        if not name or "/" in name:
-            raise SonotypeError(f"label name must be non-empty without '/', got {name!r}")
-        length = self.array(TOKENS if level == FRAME else POOLED).shape[0]
-        labels = self.group.require_group(LABELS)
-        return labels.create_array(
-            name,
-            shape=(length,),
-            chunks=(self.chunk_rows(level),),
-            dtype="int16" if n_clusters <= np.iinfo(np.int16).max else "int32",
-            fill_value=UNLABELLED,
-            compressors=_compressor(),
-            dimension_names=(level,),
-            attributes={_LABEL_ATTR_LEVEL: level},
-            overwrite=True,
-        )
-
-    def labels_level(self, name: str) -> str:
-        """The level ("frame" or "segment") of `labels/<name>`."""
-        return str(self.array(f"{LABELS}/{name}").metadata.dimension_names[0])
-
-    def write_labels(self, name: str, start: int, values: np.ndarray) -> None:
-        """Write labels of rows `[start, start + len(values))` of `labels/<name>`.
-
-        Raises:
-            SonotypeError: the rows leave the committed range.
-        """
-        array = self.array(f"{LABELS}/{name}")
-        stop = start + len(values)
-        committed = self.n_rows(self.labels_level(name))
-        if not 0 <= start <= stop <= committed:
-            raise SonotypeError(
-                f"{self.url}: labels for rows [{start}, {stop}); committed rows are "
-                f"[0, {committed})"
-            )
-        array[start:stop] = values.astype(array.dtype)
-
-    def labels_attrs(self, name: str) -> dict[str, Any]:
-        """The attributes of `labels/<name>` (the clustering records its status there)."""
-        return self.array(f"{LABELS}/{name}").attrs.asdict()
-
-    def set_labels_attrs(self, name: str, attrs: Mapping[str, Any]) -> None:
-        """Update the attributes of `labels/<name>` in one write."""
-        self.array(f"{LABELS}/{name}").update_attributes(dict(attrs))
-
-
-def _segment_means(embeddings: np.ndarray, n_frames: np.ndarray) -> np.ndarray:
-    """`[s, dim]` float32 mean of each segment's consecutive frames."""
-    if len(n_frames) == 0:
-        return np.zeros((0, embeddings.shape[1]), np.float32)
-    starts = np.concatenate([[0], np.cumsum(n_frames)[:-1]])
-    sums = np.add.reduceat(embeddings.astype(np.float32), starts, axis=0)
-    return sums / n_frames[:, None].astype(np.float32)
-
 
 def create_store(
     url: str,
@@ -532,35 +336,7 @@ def create_store(
                 f"found {[found[k] for k in differing]}, expected {[wanted[k] for k in differing]})"
             )
         return store
-    group = zarr.open_group(url, mode="w", zarr_format=3)
-    common = {"compressors": _compressor(), "fill_value": 0}
-    group.create_array(
-        TOKENS, shape=(0,), chunks=(frames_per_chunk,), dtype="int16",
-        dimension_names=(FRAME,), **common,
-    )  # fmt: skip
-    group.create_array(
-        EMBEDDINGS, shape=(0, identity.dim), chunks=(frames_per_chunk, identity.dim),
-        dtype="float16", dimension_names=(FRAME, DIM), **common,
-    )  # fmt: skip
-    group.create_array(
-        POOLED, shape=(0, identity.dim), chunks=(segments_per_chunk, identity.dim),
-        dtype="float32", dimension_names=(SEGMENT, DIM), **common,
-    )  # fmt: skip
-    segment_table.remove(contracts.features_table_path(url))
-    # The attributes come last, in one write: a store killed while being created has
-    # none and is created again (see `_is_unfinished`).
-    group.update_attributes(
-        {
-            ATTR_CHECKPOINT_HASH: identity.checkpoint_sha256,
-            ATTR_MODEL_CONFIG: dict(identity.model_config),
-            ATTR_SAMPLE_RATE: int(identity.sample_rate),
-            ATTR_FRAME_RATE: float(identity.frame_rate),
-            ATTR_CODEBOOK_SIZE: int(identity.codebook_size),
-            ATTR_SHARDS: [],
-            ATTR_N_FRAMES: 0,
-            ATTR_N_SEGMENTS: 0,
-        }
-    )
+    group = create_group(url, identity, frames_per_chunk, segments_per_chunk)
     return FeatureStore(url, group)
 
 
