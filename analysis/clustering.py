@@ -168,7 +168,7 @@ def _fit_new(name: str, directory: str, config: ClusterConfig, view: FeatureView
         model.counts_,
         entry,
         dump_config(config),
-        centre=None if view.spec.centre is None else np.asarray(view.spec.centre),
+        centre=view.spec.centre,
     )
     return model.reservoir_
 

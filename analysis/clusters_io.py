@@ -28,6 +28,7 @@ import io
 import json
 import os
 import posixpath
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -194,7 +195,7 @@ def commit_version(
     counts: np.ndarray,
     entry: HistoryEntry,
     config_yaml: str,
-    centre: np.ndarray | None = None,
+    centre: Sequence[float] | None = None,
 ) -> None:
     """Write a new version and make it current (in the order of the module docstring).
 

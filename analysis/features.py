@@ -16,7 +16,7 @@ Rows are then normalised:
 - `"l2"`: unit-length rows (cosine); `"none"`: rows as they are.
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -120,12 +120,12 @@ class FeatureView:
 
 
 def row_mean(view: FeatureView, block_rows: int) -> tuple[float, ...]:
-    """The mean of every committed row of `view` (read without normalisation), block by block.
+    """The mean of every committed row of `view` as it reads them, block by block.
 
-    Accumulated in float64, so the order of blocks does not change the result.
+    A "centred-l2" centre is the mean of the rows before normalisation: give a view with
+    `normalise="none"`. Accumulated in float64, so the order of blocks does not matter.
     """
-    raw = FeatureView(view.store, replace(view.spec, normalise="none", centre=None))
-    total = np.zeros(raw.dim, np.float64)
-    for start, stop in raw.block_ranges(block_rows):
-        total += raw.read(start, stop).sum(axis=0, dtype=np.float64)
-    return tuple(float(value) for value in total / max(1, raw.n_rows))
+    total = np.zeros(view.dim, np.float64)
+    for start, stop in view.block_ranges(block_rows):
+        total += view.read(start, stop).sum(axis=0, dtype=np.float64)
+    return tuple(float(value) for value in total / max(1, view.n_rows))

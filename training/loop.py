@@ -173,6 +173,7 @@ def _train(
     k = optim.accumulation_steps
     samples_per_step = config.data.batch_size * k * world_size()
     frames_per_step = samples_per_step * (loader.crop_length // config.model.hop_length)
+    stop_at = min(until_step or optim.max_steps, optim.max_steps)
 
     # --- resume, or seed a new run --------------------------------------------------
     if resume:
@@ -187,7 +188,7 @@ def _train(
             )
         position = state.load_state_dict(payload, rank(), path)
         del payload
-        if state.step < min(until_step or optim.max_steps, optim.max_steps):
+        if state.step < stop_at:
             loader.load_state_dict(position)
             logger.info("resumed from %s at step %d", path, state.step)
         else:
@@ -253,7 +254,6 @@ def _train(
         log_mel=log_mel,
     )
     n_conditions = config.model.backbone.n_conditions
-    stop_at = min(until_step or optim.max_steps, optim.max_steps)
     batches = forever(loader)
     logged: dict[str, float] = {}
     last_checkpoint = export = None
