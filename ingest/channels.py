@@ -63,8 +63,8 @@ def to_streams(block: np.ndarray, streams: list[Stream]) -> np.ndarray:
     if streams[0].channel == MIX_CHANNEL:
         # Column by column rather than a matrix product: no BLAS threads, and the same
         # float32 sums on every machine.
-        mix = block[:, 0].copy()
-        for channel in range(1, block.shape[1]):
+        mix = np.add(block[:, 0], block[:, 1])
+        for channel in range(2, block.shape[1]):
             mix += block[:, channel]
         mix *= np.float32(1.0 / block.shape[1])
         return mix[:, None]

@@ -65,10 +65,11 @@ def native_dtype(subtype: str) -> str:
 
 def to_float32(samples: np.ndarray) -> np.ndarray:
     """Scale int16/int32 PCM to float32 in [-1, 1); float input is returned as float32."""
-    if samples.dtype == np.int16:
-        return samples.astype(np.float32) * _INT16_SCALE
-    if samples.dtype == np.int32:
-        return samples.astype(np.float32) * _INT32_SCALE
+    if samples.dtype in (np.int16, np.int32):
+        scale = _INT16_SCALE if samples.dtype == np.int16 else _INT32_SCALE
+        converted = samples.astype(np.float32)
+        converted *= scale  # in place: one pass and one array fewer on every block read
+        return converted
     return samples.astype(np.float32, copy=False)
 
 
