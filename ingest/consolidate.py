@@ -3,12 +3,17 @@
 The recordings catalog is small (one row per file) and rewritten whole. The segments
 catalog can hold millions of rows, so it is rewritten by streaming: the old file's
 row groups are copied (minus the recordings this run redid), then the new task parts
-are appended, so memory stays at one row group. Both writes are atomic, and task parts
-are removed only after both: a run killed before the end leaves parts the next run
-resumes from, one killed after the writes leaves parts the next run just removes.
+are appended, gathered into row groups of up to `_BATCH_ROWS` rows rather than one
+per task (a task of a 2 min file has 12 rows), so memory stays at one row group and
+readers of the catalog do not wade through thousands of tiny groups. Both writes are
+atomic, and task parts are removed only after both: a run killed before the end leaves
+parts the next run resumes from, one killed after the writes leaves parts the next run
+just removes.
 """
 
 import logging
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -24,11 +29,13 @@ from ingest.records import (
 )
 from shards.catalog import read_recordings, write_recordings
 from sonotype.contracts import RECORDING_STATUS_OK, SEGMENTS_SCHEMA, OutputLayout, check_table
-from sonotype.fsio import atomic_open, exists, read_parquet, url_to_fs
+from sonotype.fsio import atomic_open, exists, read_parquet_file, url_to_fs
 
 logger = logging.getLogger(__name__)
 
 _BATCH_ROWS = 65536
+_READ_THREADS = 4
+_READ_CHUNK = 256
 
 
 def known_recordings(out: str) -> dict[str, RecordingRecord]:
@@ -105,16 +112,53 @@ def _write_segments(
         writer = pq.ParquetWriter(handle, SEGMENTS_SCHEMA, compression="zstd")
         if exists(layout.segments):
             n_rows += _copy_old_segments(writer, layout.segments, replaced)
-        for record in new:
-            if record.status != RECORDING_STATUS_OK:
-                continue
-            for url in _task_parts_of(record, grouped):
-                table = read_parquet(url)
-                check_table(table, SEGMENTS_SCHEMA, url)
-                writer.write_table(table.select(SEGMENTS_SCHEMA.names).cast(SEGMENTS_SCHEMA))
-                n_rows += table.num_rows
+        group = _RowGroup(writer)
+        urls = [
+            url
+            for record in new
+            if record.status == RECORDING_STATUS_OK
+            for url in _task_parts_of(record, grouped)
+        ]
+        for url, table in _read_parts(urls):
+            check_table(table, SEGMENTS_SCHEMA, url)
+            group.add(table.select(SEGMENTS_SCHEMA.names).cast(SEGMENTS_SCHEMA))
+            n_rows += table.num_rows
+        group.flush()
         writer.close()
     return n_rows
+
+
+def _read_parts(urls: list[str]) -> Iterator[tuple[str, pa.Table]]:
+    """(URL, table) of each task part, in order, read `_READ_THREADS` at a time.
+
+    Reading a small Parquet file is mostly pyarrow's C++ work, which runs outside the
+    GIL; a run's end has every core free for it. Chunks bound what is held in memory.
+    """
+    with ThreadPoolExecutor(max_workers=_READ_THREADS) as pool:
+        for start in range(0, len(urls), _READ_CHUNK):
+            chunk = urls[start : start + _READ_CHUNK]
+            yield from zip(chunk, pool.map(read_parquet_file, chunk), strict=True)
+
+
+class _RowGroup:
+    """Gathers small tables and writes them as one row group once `_BATCH_ROWS` are held."""
+
+    def __init__(self, writer: pq.ParquetWriter) -> None:
+        self._writer = writer
+        self._tables: list[pa.Table] = []
+        self._n_rows = 0
+
+    def add(self, table: pa.Table) -> None:
+        self._tables.append(table)
+        self._n_rows += table.num_rows
+        if self._n_rows >= _BATCH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what is held (nothing if empty)."""
+        if self._tables:
+            self._writer.write_table(pa.concat_tables(self._tables), row_group_size=_BATCH_ROWS)
+        self._tables, self._n_rows = [], 0
 
 
 def consolidate(out: str, records: list[RecordingRecord]) -> int:

@@ -14,7 +14,14 @@ import re
 
 from ingest.records import SegmentRecord, segments_table
 from sonotype.contracts import SEGMENTS_SCHEMA, SHARD_SUFFIX, OutputLayout, check_table
-from sonotype.fsio import TEMP_MARKER, glob, join, read_parquet, url_to_fs, write_parquet_atomic
+from sonotype.fsio import (
+    TEMP_MARKER,
+    glob,
+    join,
+    read_parquet_file,
+    url_to_fs,
+    write_parquet_atomic,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +68,7 @@ def read_task_part(url: str) -> list[SegmentRecord]:
     Raises:
         SonotypeError: the part does not follow SEGMENTS_SCHEMA.
     """
-    table = read_parquet(url)
+    table = read_parquet_file(url)
     check_table(table, SEGMENTS_SCHEMA, url)
     return [SegmentRecord(**row) for row in table.select(SEGMENTS_SCHEMA.names).to_pylist()]
 

@@ -116,6 +116,16 @@ def read_parquet(url: str | Path, columns: list[str] | None = None) -> pa.Table:
     return pq.read_table(path, filesystem=fs, columns=columns)
 
 
+def read_parquet_file(url: str | Path) -> pa.Table:
+    """Read one Parquet file from a path or URL.
+
+    Half the cost of `read_parquet` per call, which builds a dataset to look for
+    partitions: it counts when thousands of small files are read in a row.
+    """
+    fs, path = url_to_fs(url)
+    return pq.ParquetFile(path, filesystem=fs).read()
+
+
 def glob(pattern: str | Path) -> list[str]:
     """Expand a glob on any filesystem; URLs keep their protocol. Sorted."""
     fs, path = url_to_fs(pattern)

@@ -154,6 +154,23 @@ def test_a_rerun_skips_finished_recordings_and_a_new_year_adds_only_its_shards(
     assert len(catalog_rows(out, "segments")) == 7
 
 
+def test_task_parts_are_gathered_into_row_groups_of_bounded_size(
+    audio_factory: AudioFactory, dask_scheduler: str, tmp_path: Path, monkeypatch
+):
+    # Three files of 2, 2 and 3 one-second segments: three tasks, three task parts.
+    for day, seconds in ((1, 2.0), (2, 2.0), (3, 3.0)):
+        audio_factory.write(f"S/2024/2024010{day}_000000.wav", noise(seconds, 16000), 16000)
+    monkeypatch.setattr("ingest.consolidate._BATCH_ROWS", 4)
+    out = tmp_path / "out"
+    _ingest([audio_factory.root], out, short_config(), dask_scheduler)
+    catalog = pq.ParquetFile(out / "catalog/segments.parquet").metadata
+    sizes = [catalog.row_group(i).num_rows for i in range(catalog.num_row_groups)]
+    assert sizes == [4, 3]  # not one row group per task: [2, 2, 3]
+    keys = [row["key"] for row in catalog_rows(out, "segments")]
+    assert keys == sorted(keys)
+    assert len(set(keys)) == 7
+
+
 def test_a_changed_file_is_redone_and_replaces_its_segments(
     audio_factory: AudioFactory, dask_scheduler: str, tmp_path: Path
 ):
