@@ -8,8 +8,7 @@ imports this package first, and should not pay for the client's modules (the run
 catalogs and pyarrow.compute), about 0.1 s per worker start.
 """
 
-import importlib
-from typing import Any
+from sonotype.lazy import lazy_attributes
 
 __all__ = ["IngestSummary", "TaskResult", "process_task", "run_ingest"]
 
@@ -21,11 +20,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module 'ingest' has no attribute {name!r}")
-    return getattr(importlib.import_module(_HOMES[name]), name)
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_attributes(__name__, _HOMES)

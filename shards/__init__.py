@@ -9,8 +9,7 @@ workers does not load torch; only the reader needs it):
 - `verify_shards` (`shards.verify`) and `shard_stats` (`shards.stats`): torch-free.
 """
 
-import importlib
-from typing import Any
+from sonotype.lazy import lazy_attributes
 
 __all__ = ["Batch", "ReadMode", "ShardIndex", "ShardLoader", "shard_stats", "verify_shards"]
 
@@ -24,11 +23,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module 'shards' has no attribute {name!r}")
-    return getattr(importlib.import_module(_HOMES[name]), name)
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_attributes(__name__, _HOMES)

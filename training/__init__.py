@@ -18,6 +18,7 @@ Encoding to the feature store:
     encode_features(checkpoint, shards, store=None, config=None, ...) -> EncodeSummary
 """
 
+from sonotype.lazy import lazy_attributes
 from training.checkpoint import save_tokenizer, unwrap
 from training.encode import EncodeSummary, encode_features
 from training.load import LoadedModels, load_models
@@ -31,20 +32,11 @@ from training.model import (
 )
 from training.tokenizer import Tokenizer, load_tokenizer
 
-
-def __getattr__(name: str):
-    # The trainer pulls in the shard reader and TensorBoard; imported on first use so
-    # that `load_tokenizer` stays light.
-    if name == "train":
-        from training.loop import train
-
-        return train
-    if name == "TrainResult":
-        from training.result import TrainResult
-
-        return TrainResult
-    raise AttributeError(f"module 'training' has no attribute {name!r}")
-
+# The trainer pulls in the shard reader and TensorBoard; imported on first use so that
+# `load_tokenizer` stays light.
+__getattr__, __dir__ = lazy_attributes(
+    __name__, {"train": "training.loop", "TrainResult": "training.result"}
+)
 
 __all__ = [
     "DiscriminatorOutput",
