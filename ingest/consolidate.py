@@ -3,7 +3,7 @@
 The recordings catalog is small (one row per file) and rewritten whole. The segments
 catalog can hold millions of rows, so it is rewritten by streaming: the old file's
 row groups are copied (minus the recordings this run redid), then the new task parts
-are appended, gathered into row groups of up to `_BATCH_ROWS` rows rather than one
+are appended, all gathered into row groups of up to `_BATCH_ROWS` rows rather than one
 per task (a task of a 2 min file has 12 rows), so memory stays at one row group and
 readers of the catalog do not wade through thousands of tiny groups. Both writes are
 atomic, and task parts are removed only after both: a run killed before the end leaves
@@ -29,7 +29,7 @@ from ingest.records import (
 )
 from shards.catalog import read_recordings, write_recordings
 from sonotype.contracts import RECORDING_STATUS_OK, SEGMENTS_SCHEMA, OutputLayout, check_table
-from sonotype.fsio import atomic_open, exists, read_parquet_file, url_to_fs
+from sonotype.fsio import atomic_open, exists, url_to_fs
 
 logger = logging.getLogger(__name__)
 
@@ -84,62 +84,6 @@ def _task_parts_of(record: RecordingRecord, grouped: dict[str, list[tuple[str, s
     return [url for name, url in grouped.get(record.recording_id, []) if name.startswith(prefix)]
 
 
-def _copy_old_segments(writer: pq.ParquetWriter, url: str, replaced: set[str]) -> int:
-    fs, path = url_to_fs(url)
-    n_rows = 0
-    drop = pa.array(sorted(replaced), pa.string())
-    with fs.open(path, "rb") as handle:
-        source = pq.ParquetFile(handle)
-        check_table(source.schema_arrow.empty_table(), SEGMENTS_SCHEMA, url)
-        for batch in source.iter_batches(batch_size=_BATCH_ROWS, columns=SEGMENTS_SCHEMA.names):
-            table = pa.Table.from_batches([batch])
-            keep = pc.invert(pc.is_in(table.column(RECORDING_ID_COLUMN), value_set=drop))
-            table = table.filter(keep).cast(SEGMENTS_SCHEMA)
-            writer.write_table(table)
-            n_rows += table.num_rows
-    return n_rows
-
-
-def _write_segments(
-    out: str,
-    new: list[RecordingRecord],
-    replaced: set[str],
-    grouped: dict[str, list[tuple[str, str]]],
-) -> int:
-    layout = OutputLayout(out)
-    n_rows = 0
-    with atomic_open(layout.segments, "wb") as handle:
-        writer = pq.ParquetWriter(handle, SEGMENTS_SCHEMA, compression="zstd")
-        if exists(layout.segments):
-            n_rows += _copy_old_segments(writer, layout.segments, replaced)
-        group = _RowGroup(writer)
-        urls = [
-            url
-            for record in new
-            if record.status == RECORDING_STATUS_OK
-            for url in _task_parts_of(record, grouped)
-        ]
-        for url, table in _read_parts(urls):
-            check_table(table, SEGMENTS_SCHEMA, url)
-            group.add(table.select(SEGMENTS_SCHEMA.names).cast(SEGMENTS_SCHEMA))
-            n_rows += table.num_rows
-        group.flush()
-        writer.close()
-    return n_rows
-
-
-def _read_parts(urls: list[str]) -> Iterator[tuple[str, pa.Table]]:
-    """(URL, table) of each task part, in order, read `_READ_THREADS` at a time.
-
-    Reading a small Parquet file is mostly pyarrow's C++ work, which runs outside the
-    GIL; a run's end has every core free for it. Chunks bound what is held in memory.
-    """
-    with ThreadPoolExecutor(max_workers=_READ_THREADS) as pool:
-        for start in range(0, len(urls), _READ_CHUNK):
-            chunk = urls[start : start + _READ_CHUNK]
-            yield from zip(chunk, pool.map(read_parquet_file, chunk), strict=True)
-
-
 class _RowGroup:
     """Gathers small tables and writes them as one row group once `_BATCH_ROWS` are held."""
 
@@ -159,6 +103,61 @@ class _RowGroup:
         if self._tables:
             self._writer.write_table(pa.concat_tables(self._tables), row_group_size=_BATCH_ROWS)
         self._tables, self._n_rows = [], 0
+
+
+def _copy_old_segments(group: _RowGroup, url: str, replaced: set[str]) -> int:
+    fs, path = url_to_fs(url)
+    n_rows = 0
+    drop = pa.array(sorted(replaced), pa.string())
+    with fs.open(path, "rb") as handle:
+        source = pq.ParquetFile(handle)
+        check_table(source.schema_arrow.empty_table(), SEGMENTS_SCHEMA, url)
+        for batch in source.iter_batches(batch_size=_BATCH_ROWS, columns=SEGMENTS_SCHEMA.names):
+            table = pa.Table.from_batches([batch])
+            keep = pc.invert(pc.is_in(table.column(RECORDING_ID_COLUMN), value_set=drop))
+            table = table.filter(keep).cast(SEGMENTS_SCHEMA)
+            group.add(table)
+            n_rows += table.num_rows
+    return n_rows
+
+
+def _write_segments(
+    out: str,
+    new: list[RecordingRecord],
+    replaced: set[str],
+    grouped: dict[str, list[tuple[str, str]]],
+) -> int:
+    layout = OutputLayout(out)
+    n_rows = 0
+    with atomic_open(layout.segments, "wb") as handle:
+        writer = pq.ParquetWriter(handle, SEGMENTS_SCHEMA, compression="zstd")
+        group = _RowGroup(writer)
+        if exists(layout.segments):
+            n_rows += _copy_old_segments(group, layout.segments, replaced)
+        urls = [
+            url
+            for record in new
+            if record.status == RECORDING_STATUS_OK
+            for url in _task_parts_of(record, grouped)
+        ]
+        for table in _read_parts(urls):
+            group.add(table)
+            n_rows += table.num_rows
+        group.flush()
+        writer.close()
+    return n_rows
+
+
+def _read_parts(urls: list[str]) -> Iterator[pa.Table]:
+    """Each task part (`work.read_task_table`), in order, read `_READ_THREADS` at a time.
+
+    Reading a small Parquet file is mostly pyarrow's C++ work, which runs outside the
+    GIL; a run's end has every core free for it. Chunks bound what is held in memory.
+    """
+    with ThreadPoolExecutor(max_workers=_READ_THREADS) as pool:
+        for start in range(0, len(urls), _READ_CHUNK):
+            chunk = urls[start : start + _READ_CHUNK]
+            yield from pool.map(work.read_task_table, chunk)
 
 
 def consolidate(out: str, records: list[RecordingRecord]) -> int:

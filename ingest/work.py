@@ -12,6 +12,8 @@ import logging
 import posixpath
 import re
 
+import pyarrow as pa
+
 from ingest.records import SegmentRecord, segments_table
 from sonotype.contracts import SEGMENTS_SCHEMA, SHARD_SUFFIX, OutputLayout, check_table
 from sonotype.fsio import (
@@ -62,15 +64,24 @@ def finished_tasks(out: str) -> dict[str, str]:
     return _stems(_tasks_dir(out))
 
 
-def read_task_part(url: str) -> list[SegmentRecord]:
-    """The segment rows of a task part.
+def read_task_table(url: str) -> pa.Table:
+    """A task part as a table of SEGMENTS_SCHEMA (its columns, in order, with its types).
 
     Raises:
         SonotypeError: the part does not follow SEGMENTS_SCHEMA.
     """
     table = read_parquet_file(url)
     check_table(table, SEGMENTS_SCHEMA, url)
-    return [SegmentRecord(**row) for row in table.select(SEGMENTS_SCHEMA.names).to_pylist()]
+    return table.select(SEGMENTS_SCHEMA.names).cast(SEGMENTS_SCHEMA)
+
+
+def read_task_part(url: str) -> list[SegmentRecord]:
+    """The segment rows of a task part.
+
+    Raises:
+        SonotypeError: the part does not follow SEGMENTS_SCHEMA.
+    """
+    return [SegmentRecord(**row) for row in read_task_table(url).to_pylist()]
 
 
 def remove(urls: list[str]) -> None:
