@@ -56,6 +56,10 @@ class OutputLayout:
         """One clustering (centroids, versions, summaries) under `clusters/<name>/`."""
         return join(self.clusters_dir, name)
 
+    def evaluation(self, name: str) -> str:
+        """`sonotype evaluate`'s results for clustering `name` (EVALUATION_SCORES_FILE, ...)."""
+        return join(self.clusters(name), "evaluation")
+
     @property
     def report_dir(self) -> str:
         return join(self.root, "report")
@@ -63,6 +67,13 @@ class OutputLayout:
     @property
     def report_index(self) -> str:
         return join(self.report_dir, "index.html")
+
+
+EVALUATION_SCORES_FILE: Final = "scores.parquet"
+"""One row per unit and method: `unit`, `method`, `k`, `n_windows`, `n_recordings`,
+`n_labels`, `chance`, `nmi`, `ari`, `v_measure`, `purity`, `probe`."""
+EVALUATION_WINDOWS_FILE: Final = "windows.parquet"
+"""Each scored window: `recording_id`, `site`, `start_s`, `end_s`, `label`, `sonotype`."""
 
 
 @dataclass(frozen=True)

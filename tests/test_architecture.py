@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ("ingest", "shards", "training", "analysis")
+STAGES = ("ingest", "shards", "training", "analysis", "evaluation")
 
 
 def _imports(package: str) -> dict[Path, set[str]]:
@@ -41,6 +41,12 @@ def test_shared_package_imports_stages_only_from_the_cli():
 
 def test_analysis_does_not_import_training():
     assert [str(p) for p, names in _imports("analysis").items() if "training" in names] == []
+
+
+@pytest.mark.parametrize("stage", ["ingest", "shards", "training", "analysis"])
+def test_no_stage_imports_the_evaluation(stage: str):
+    # the evaluation reads every stage's output; the report finds its scores by file
+    assert [str(p) for p, names in _imports(stage).items() if "evaluation" in names] == []
 
 
 @pytest.mark.parametrize("package", ["sonotype", *STAGES])

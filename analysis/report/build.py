@@ -9,7 +9,15 @@ the report is what an ecologist opens to see how far the pipeline got.
 import logging
 from collections.abc import Callable
 
-from analysis.report import embedding_map, gallery, overview, stability, training, when_where
+from analysis.report import (
+    embedding_map,
+    gallery,
+    overview,
+    quality,
+    stability,
+    training,
+    when_where,
+)
 from analysis.report.assets import Assets
 from analysis.report.context import INPUT_ERRORS, MissingInputError, ReportContext
 from analysis.report.page import Section, notice, render_page
@@ -25,6 +33,7 @@ Builder = Callable[[ReportContext], Section]
 
 SECTIONS: tuple[tuple[str, str, Builder], ...] = (
     ("overview", "Dataset overview", overview.build),
+    ("quality", "Quality", quality.build),
     ("training", "Training", training.build),
     ("gallery", "Sonotype gallery", gallery.build),
     ("when-where", "When and where", when_where.build),

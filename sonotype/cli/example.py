@@ -15,6 +15,7 @@ what it writes (same seed → same bytes):
   OUT/SAUT-LAVILETTE/2024/SAUT-LAVILETTE_....flac   Song Meter archive as FLAC, 44.1 kHz mono
   CONFIG.TXT, *_Summary.txt, ._* files           side files ingest must skip
   OUT/ground_truth.parquet                       dominant source of every second
+  OUT/ground_truth.csv                           the same as annotations for `sonotype evaluate`
 
 examples:
   sonotype example example-data

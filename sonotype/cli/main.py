@@ -11,6 +11,7 @@ from sonotype.cli import (
     config,
     demo,
     encode,
+    evaluate,
     example,
     ingest,
     report,
@@ -23,7 +24,18 @@ from sonotype.logs import configure_logging, verbosity_to_level
 
 logger = logging.getLogger(__name__)
 
-_SUBCOMMANDS = (example, ingest, shards, train, encode, cluster, report, demo, config)
+_SUBCOMMANDS = (
+    example,
+    ingest,
+    shards,
+    train,
+    encode,
+    cluster,
+    evaluate,
+    report,
+    demo,
+    config,
+)
 
 _DESCRIPTION = """\
 sonotype learns the sound structure of long-term field recordings without labels.
@@ -35,6 +47,7 @@ The stages, each reading what the previous one wrote under OUT/:
   train    train or fine-tune a WavTokenizer tokenizer on the shards
   encode   tokens + embeddings of every segment → features.zarr
   cluster  out-of-core k-means on features → sonotypes (--update for a new year)
+  evaluate score sonotypes against annotations, beside a log-mel yardstick
   report   OUT/report/index.html: when and where each sonotype occurs
   demo     the whole chain on the example corpus, in one command
 """

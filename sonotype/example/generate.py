@@ -22,6 +22,8 @@ from sonotype.progress import progress_bar
 logger = logging.getLogger(__name__)
 
 GROUND_TRUTH_FILE = "ground_truth.parquet"
+ANNOTATIONS_FILE = "ground_truth.csv"
+"""The ground truth as annotations for `sonotype evaluate`: runs of one dominant source."""
 CONFIG_FILE = "example.yaml"
 
 _DROPOUT_FRACTION = (0.25, 0.42)
@@ -158,6 +160,27 @@ def _ground_truth_table(rows: list[tuple[PlannedFile, list[str], np.ndarray]]) -
     return pa.table(arrays)
 
 
+def _annotations_csv(truth: pa.Table) -> str:
+    """One CSV row (`path`, `start_s`, `end_s`, `label`) per run of seconds with one source."""
+    paths = truth.column("path").to_pylist()
+    offsets = truth.column("offset_s").to_pylist()
+    labels = truth.column("dominant").to_pylist()
+    lines = ["path,start_s,end_s,label"]
+    start = 0
+    for row in range(1, len(paths) + 1):
+        run_ends = (
+            row == len(paths)
+            or paths[row] != paths[start]
+            or labels[row] != labels[start]
+            or offsets[row] != offsets[row - 1] + 1
+        )
+        if run_ends:
+            end = offsets[row - 1] + 1
+            lines.append(f"{paths[start]},{offsets[start]},{end},{labels[start]}")
+            start = row
+    return "\n".join(lines) + "\n"
+
+
 def write_example(
     config: ExampleConfig, out: str, force: bool = False, workers: int = 1
 ) -> ExampleSummary:
@@ -194,7 +217,7 @@ def write_example(
                 f"{out}: holds an example made with different settings ({', '.join(differing)}); "
                 "use another folder or --force"
             )
-        if exists(ground_truth):
+        if exists(ground_truth) and exists(join(out, ANNOTATIONS_FILE)):
             logger.info("example already complete in %s", out)
             return ExampleSummary(out, audio_files, audio_s, ground_truth, reused=True)
 
@@ -214,7 +237,9 @@ def write_example(
     if config.side_files:
         for relative, data in _side_files(config, plan).items():
             write_bytes_atomic(join(out, relative), data)
-    write_parquet_atomic(_ground_truth_table(rows), ground_truth)
+    truth = _ground_truth_table(rows)
+    write_parquet_atomic(truth, ground_truth)
+    write_text_atomic(join(out, ANNOTATIONS_FILE), _annotations_csv(truth))
     save_config(config, config_url, "sonotype example")
     write_text_atomic(join(out, "README.txt"), _readme(config, len(plan)))
     logger.info("wrote %d files (%.1f min of audio) to %s", len(plan), audio_s / 60, out)

@@ -6,12 +6,13 @@ import zoneinfo
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 
 from sonotype.errors import OutputConflictError
-from sonotype.example import GROUND_TRUTH_FILE, write_example
+from sonotype.example import ANNOTATIONS_FILE, GROUND_TRUTH_FILE, write_example
 from tests.conftest import small_example_config
 
 AUDIOMOTH_NAME = re.compile(r"^(\d{8})_(\d{6})\.WAV$")
@@ -118,6 +119,22 @@ def test_ground_truth_covers_every_second_with_a_diurnal_schedule(small_example)
     assert (night.dominant == "frogs").mean() > 0.5
     assert (dawn.dominant == "birds").mean() > (night.dominant == "birds").mean()
     assert (night.dominant == "frogs").mean() > (dawn.dominant == "frogs").mean()
+
+
+def test_annotations_csv_gives_the_ground_truth_of_every_second(small_example):
+    truth = pq.read_table(Path(small_example.root) / GROUND_TRUTH_FILE).to_pandas()
+    spans = pd.read_csv(Path(small_example.root) / ANNOTATIONS_FILE)
+    assert list(spans.columns) == ["path", "start_s", "end_s", "label"]
+    # runs of one source: consecutive spans of a file never share a label
+    for _, file_spans in spans.groupby("path"):
+        assert (file_spans["label"].to_numpy()[1:] != file_spans["label"].to_numpy()[:-1]).all()
+    seconds = [
+        (path, second, label)
+        for path, start, end, label in spans.itertuples(index=False)
+        for second in range(start, end)
+    ]
+    expected = list(truth[["path", "offset_s", "dominant"]].itertuples(index=False, name=None))
+    assert sorted(seconds) == sorted(expected)
 
 
 def test_dropout_is_digital_silence_and_labelled(small_example):

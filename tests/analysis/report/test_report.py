@@ -44,7 +44,15 @@ def test_every_referenced_file_exists_and_the_page_stays_light(written_report: W
 
 def test_page_has_every_section_with_content(written_report: WrittenReport):
     sections = _sections(written_report.index.read_text())
-    assert list(sections) == ["overview", "training", "gallery", "when-where", "map", "stability"]
+    assert list(sections) == [
+        "overview",
+        "quality",
+        "training",
+        "gallery",
+        "when-where",
+        "map",
+        "stability",
+    ]
     assert all('class="notice' not in sections[s] for s in ("gallery", "when-where", "map"))
     assert sections["gallery"].count('class="card"') == K
     assert "America/Cayenne" in sections["when-where"]
@@ -75,7 +83,7 @@ def _copy(fake: FakeOut, tmp_path: Path) -> tuple[Path, Path]:
 def test_an_empty_output_root_still_gives_a_page_that_says_what_is_missing(tmp_path: Path):
     index = write_report(str(tmp_path / "out"), config=ReportConfig())
     sections = _sections(Path(index).read_text())
-    assert len(sections) == 6
+    assert len(sections) == 7
     assert "recordings.parquet: no recordings catalog yet" in sections["overview"]
     assert "no training run given" in sections["training"]
     for name in ("gallery", "when-where", "stability"):

@@ -1,0 +1,100 @@
+"""Quality: how the sonotypes scored against annotations, beside the log-mel yardstick.
+
+Shown when `sonotype evaluate` has written `clusters/NAME/evaluation/scores.parquet`.
+The page states plainly whether the sonotypes reach the stronger of the two
+yardstick forms, so that nobody reads a map of sonotypes without knowing how far to
+trust it.
+"""
+
+import pandas as pd
+
+from analysis.report import page
+from analysis.report.assets import Image
+from analysis.report.context import MissingInputError, ReportContext
+from analysis.report.plots import new_figure, save_figure
+from sonotype.contracts import EVALUATION_SCORES_FILE
+from sonotype.fsio import exists, join, read_parquet
+
+SCORES = ("nmi", "ari", "v_measure", "purity", "probe")
+SONOTYPES_PREFIX = "sonotypes"
+
+
+def verdict(scores: pd.DataFrame, unit: str) -> str:
+    """One sentence: the sonotypes against the stronger yardstick form, by NMI and ARI."""
+    rows = scores[scores["unit"] == unit]
+    ours = rows[rows["method"].str.startswith(SONOTYPES_PREFIX)]
+    yardstick = rows[~rows["method"].str.startswith(SONOTYPES_PREFIX)]
+    if ours.empty or yardstick.empty:
+        return ""
+    best = yardstick.loc[yardstick["nmi"].idxmax()]
+    mine = ours.iloc[0]
+    figures = (
+        f"NMI {mine['nmi']:.2f} vs {best['nmi']:.2f}, ARI {mine['ari']:.2f} vs {best['ari']:.2f}"
+    )
+    if mine["nmi"] >= best["nmi"] and mine["ari"] >= best["ari"]:
+        return (
+            f"Per {unit}, the sonotypes reach or pass the stronger yardstick "
+            f"({best['method']}): {figures}."
+        )
+    return (
+        f"Per {unit}, the sonotypes trail the stronger yardstick ({best['method']}): {figures}. "
+        "A plain spectrogram average separates these annotations better than this clustering."
+    )
+
+
+def _chart(ctx: ReportContext, scores: pd.DataFrame) -> Image:
+    units = list(dict.fromkeys(scores["unit"]))
+    figure = new_figure(4.2 * len(units), 3.0)
+    for index, unit in enumerate(units):
+        axes = figure.add_subplot(1, len(units), index + 1)
+        rows = scores[scores["unit"] == unit]
+        width = 0.8 / len(rows)
+        for offset, row in enumerate(rows.itertuples()):
+            positions = [i + offset * width for i in range(3)]
+            axes.bar(positions, [row.nmi, row.ari, row.probe], width, label=row.method)
+        axes.set_xticks(
+            [i + width * (len(rows) - 1) / 2 for i in range(3)], ["NMI", "ARI", "probe"]
+        )
+        axes.set_ylim(0, 1)
+        axes.set_title(f"per {unit}", fontsize=9)
+        axes.tick_params(labelsize=7)
+    figure.axes[0].legend(fontsize=7, loc="upper left")
+    return save_figure(ctx.assets, "quality", figure)
+
+
+def build(ctx: ReportContext) -> page.Section:
+    """The quality section (raises MissingInputError before `sonotype evaluate` ran)."""
+    path = join(ctx.layout.evaluation(ctx.name), EVALUATION_SCORES_FILE)
+    if not exists(path):
+        raise MissingInputError(
+            f"No evaluation of clustering {ctx.name!r} yet: run `sonotype evaluate "
+            f"{ctx.out} --name {ctx.name} --annotations FILE` with annotations of a few "
+            "recordings to see how well the sonotypes match known sounds."
+        )
+    scores = read_parquet(path).to_pandas()
+    first = scores.iloc[0]
+    parts = [
+        page.paragraph(
+            f"Scored against annotations of {int(first['n_recordings'])} recordings "
+            f"({int(first['n_labels'])} labels). Each method groups the same windows into "
+            f"k = {int(first['k'])} clusters; the yardstick is k-means on each window's "
+            "mean log-mel spectrum and on its spectral shape (mean level removed). NMI, ARI, "
+            "V-measure and purity score the clusters; the probe (a linear classifier, "
+            "cross-validated across recordings) scores whether the features carry the "
+            "labels at all; chance is the share of the most common label.",
+            lead=True,
+        )
+    ]
+    for unit in dict.fromkeys(scores["unit"]):
+        sentence = verdict(scores, unit)
+        if sentence:
+            parts.append(page.notice(sentence, warning="trail" in sentence))
+    header = ["unit", "method", "windows", *SCORES, "chance"]
+    rows = [
+        [row["unit"], row["method"], f"{int(row['n_windows']):,}"]
+        + [f"{row[name]:.3f}" for name in (*SCORES, "chance")]
+        for _, row in scores.iterrows()
+    ]
+    parts.append(page.table(header, rows, numeric=list(range(2, len(header)))))
+    parts.append(page.figure(_chart(ctx, scores), "scores of sonotypes and yardstick"))
+    return page.Section("quality", "Quality", "".join(parts))

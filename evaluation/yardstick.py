@@ -1,0 +1,93 @@
+"""The log-mel yardstick: what a plain spectrogram average gives over the same windows.
+
+Each window's audio is read from the shards (the same resampled mono audio the
+tokenizer saw), turned into a 64-band log-mel spectrogram (torchaudio
+`MelSpectrogram`, 10 ms hop) and averaged over the window. Two forms are scored:
+
+- `log-mel mean`: the averaged log-mel spectrum;
+- `spectral shape`: the same with the window's mean level (over bands) removed, so
+  that loud and quiet instances of one sound look alike.
+
+Shards are read one at a time, only the members of the windows' segments, so memory
+follows one shard, not the corpus.
+"""
+
+import numpy as np
+import pandas as pd
+import torch
+import torchaudio
+
+from shards.tarsafe import iter_samples
+from sonotype import audio
+from sonotype.contracts import AUDIO_EXTENSION
+from sonotype.errors import SonotypeError
+from sonotype.fsio import join, url_to_fs
+from sonotype.progress import track
+
+N_MELS = 64
+HOP_S = 0.010
+FLOOR = 1e-10
+"""Added to mel power before the log, so that digital silence stays finite."""
+
+
+def log_mel_windows(shards_dir: str, windows: pd.DataFrame, sample_rate: int) -> np.ndarray:
+    """The mean log-mel spectrum of every window.
+
+    Args:
+        shards_dir: `OUT/shards` (the windows' `shard` is relative to it).
+        windows: `evaluation.windows.window_table` rows.
+        sample_rate: the shards' sample rate.
+
+    Returns:
+        float32 `[len(windows), N_MELS]`.
+
+    Raises:
+        SonotypeError: a window's segment is missing from its shard or not decodable.
+    """
+    hop = round(sample_rate * HOP_S)
+    mel = torchaudio.transforms.MelSpectrogram(
+        sample_rate, n_fft=4 * hop, hop_length=hop, n_mels=N_MELS
+    )
+    features = np.zeros((len(windows), N_MELS), np.float32)
+    by_shard = windows.groupby("shard", sort=True).groups
+    for shard in track(by_shard, len(by_shard), "shards", "log-mel yardstick"):
+        rows = by_shard[shard]
+        keys = set(windows.loc[rows, "key"])
+        url = join(shards_dir, str(shard))
+        decoded = _segments(url, keys)
+        missing = keys - decoded.keys()
+        if missing:
+            raise SonotypeError(f"{url}: segment(s) {', '.join(sorted(missing)[:3])} not found")
+        for key, key_rows in windows.loc[rows].groupby("key").groups.items():
+            samples = torch.from_numpy(decoded[key])
+            for row in key_rows:
+                start = int(windows.at[row, "sample_start"])
+                stop = int(windows.at[row, "sample_stop"])
+                spectrum = mel(samples[start:stop])
+                features[windows.index.get_loc(row)] = (
+                    torch.log(spectrum + FLOOR).mean(dim=-1).numpy()
+                )
+    return features
+
+
+def _segments(url: str, keys: set[str]) -> dict[str, np.ndarray]:
+    """Decoded mono float32 audio of the samples `keys` of one shard."""
+    wanted_names = {f"{key}.{AUDIO_EXTENSION}" for key in keys}
+    fs, path = url_to_fs(url)
+    decoded = {}
+    try:
+        with fs.open(path, "rb") as handle:
+            for sample in iter_samples(handle, url, lambda name: name in wanted_names):
+                member = sample.members.get(AUDIO_EXTENSION)
+                if sample.key in keys and member is not None and member.data is not None:
+                    samples, _ = audio.decode_bytes(member.data, f"{url}:{sample.key}")
+                    mono = samples.mean(axis=1) if samples.ndim == 2 else samples
+                    decoded[sample.key] = np.ascontiguousarray(mono, np.float32)
+    except OSError as error:
+        raise SonotypeError(f"{url}: cannot read the shard ({error})") from error
+    return decoded
+
+
+def spectral_shape(log_mel: np.ndarray) -> np.ndarray:
+    """Log-mel spectra with each window's mean level (over bands) removed."""
+    return log_mel - log_mel.mean(axis=1, keepdims=True)
