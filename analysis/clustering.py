@@ -24,7 +24,7 @@ import numpy as np
 
 from analysis import clusters_io
 from analysis.clusters_io import Clustering, HistoryEntry
-from analysis.features import FeatureSpec, FeatureView, row_mean
+from analysis.features import WINDOW, FeatureSpec, FeatureView, row_mean
 from analysis.incremental import centroid_drift, label_changes, match_centroids
 from analysis.kmeans import StreamingKMeans, block_sample, reservoir_sample
 from analysis.labelling import ensure_labels
@@ -128,6 +128,8 @@ def _model_json(
         "fit_id": fit_id,
         "store": view.store.url,
         "level": config.level,
+        "window_s": config.window_s,
+        "window_frames": view.spec.window_frames,
         "feature": config.feature,
         "normalise": config.normalise,
         "k": config.k,
@@ -141,7 +143,10 @@ def _model_json(
 
 def _new_spec(store: str, features: FeatureStore, config: ClusterConfig) -> FeatureSpec:
     """The rows a new fit groups; "centred-l2" computes its centre here (one pass)."""
-    spec = FeatureSpec(store, config.level, config.feature, config.normalise)
+    window_frames = 0
+    if config.level == WINDOW:
+        window_frames = max(1, round(config.window_s * features.frame_rate))
+    spec = FeatureSpec(store, config.level, config.feature, config.normalise, None, window_frames)
     if config.normalise != "centred-l2":
         return spec
     raw = replace(spec, normalise="none").open(features)
@@ -233,10 +238,12 @@ def _update(
 
 
 def _check_shaping(directory: str, saved: Clustering, config: ClusterConfig, force: bool) -> None:
+    # the window length shapes only window-level clusterings (older models lack it)
+    keys = [k for k in SHAPING_FIELDS if k != "window_s" or config.level == WINDOW]
     differing = [
-        f"{key}={getattr(config, key)!r} (saved {saved.model[key]!r})"
-        for key in SHAPING_FIELDS
-        if getattr(config, key) != saved.model[key]
+        f"{key}={getattr(config, key)!r} (saved {saved.model.get(key)!r})"
+        for key in keys
+        if getattr(config, key) != saved.model.get(key)
     ]
     if differing and not force:
         raise OutputConflictError(

@@ -157,7 +157,14 @@ class Clustering:
         """The rows of `store_url` this clustering groups, normalised as it was fitted."""
         centre = None if self.centre is None else tuple(float(x) for x in self.centre)
         model = self.model
-        return FeatureSpec(store_url, model["level"], model["feature"], model["normalise"], centre)
+        return FeatureSpec(
+            store_url,
+            model["level"],
+            model["feature"],
+            model["normalise"],
+            centre,
+            int(model.get("window_frames", 0)),
+        )
 
 
 def has_clustering(directory: str) -> bool:

@@ -1,6 +1,12 @@
 """What is clustered: the rows of one level and feature of a store, normalised, as float32.
 
-- level "frame", feature "embeddings": `embeddings[i]`, one row per frame;
+- level "window", feature "embeddings": one row per frame, holding the statistics of
+  the window the frame lies in: the mean and the standard deviation of the window's
+  frame embeddings (`[2 * dim]`). Windows are `window_frames` frames long, laid from
+  each segment's start; a segment's trailing remainder joins its last window, so every
+  frame belongs to exactly one window. Every frame of a window has the same row, so
+  k-means groups windows (weighted by their length) while labels, statistics and the
+  report keep counting frames, i.e. time;
 - level "segment", feature "embeddings": `pooled[i]`, one row per segment;
 - level "segment", feature "tokens": the bag of tokens of segment i, a `[codebook_size]`
   histogram of its frames' tokens (text-style clustering of token documents).
@@ -16,6 +22,7 @@ Rows are then normalised:
 - `"l2"`: unit-length rows (cosine); `"none"`: rows as they are.
 """
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +31,8 @@ from analysis.store import FRAME, SEGMENT, FeatureStore, open_store
 from sonotype.contracts import EMBEDDINGS, POOLED, TOKENS
 from sonotype.errors import SonotypeError
 
+WINDOW = "window"
+LEVELS = (FRAME, WINDOW, SEGMENT)
 FEATURES = ("embeddings", "tokens")
 NORMALISATIONS = ("centred-l2", "l2", "none")
 
@@ -34,10 +43,11 @@ class FeatureSpec:
 
     Attributes:
         url: the feature store.
-        level: "frame" or "segment".
+        level: "frame", "window" or "segment".
         feature: "embeddings" or "tokens" (bag-of-tokens; segments only).
         normalise: "centred-l2", "l2" or "none".
         centre: the row subtracted before "centred-l2" (length dim); None otherwise.
+        window_frames: frames per window (level "window" only).
     """
 
     url: str
@@ -45,6 +55,12 @@ class FeatureSpec:
     feature: str
     normalise: str
     centre: tuple[float, ...] | None = None
+    window_frames: int = 0
+
+    @property
+    def storage_level(self) -> str:
+        """The store axis rows (and labels) live on: windows are stored per frame."""
+        return SEGMENT if self.level == SEGMENT else FRAME
 
     def open(self, store: FeatureStore | None = None) -> "FeatureView":
         """A view on the store (opened from `url` unless given).
@@ -52,11 +68,13 @@ class FeatureSpec:
         Raises:
             SonotypeError: invalid combination, or the store cannot be opened.
         """
-        if self.level not in (FRAME, SEGMENT) or self.feature not in FEATURES:
+        if self.level not in LEVELS or self.feature not in FEATURES:
             raise SonotypeError(
-                f"level/feature must be frame|segment and {'|'.join(FEATURES)}, "
+                f"level/feature must be {'|'.join(LEVELS)} and {'|'.join(FEATURES)}, "
                 f"got {self.level}/{self.feature}"
             )
+        if (self.level == WINDOW) != (self.window_frames > 0):
+            raise SonotypeError("window_frames is given (> 0) exactly when level is 'window'")
         if self.feature == "tokens" and self.level != SEGMENT:
             raise SonotypeError("feature 'tokens' (bag-of-tokens) is defined for segments only")
         if self.normalise not in NORMALISATIONS:
@@ -79,23 +97,28 @@ class FeatureView:
     @property
     def n_rows(self) -> int:
         """Committed rows at this level."""
-        return self.store.n_rows(self.spec.level)
+        return self.store.n_rows(self.spec.storage_level)
 
     @property
     def dim(self) -> int:
-        """Columns of a row: the embedding dim, or the codebook size for bag-of-tokens."""
-        return self.store.codebook_size if self.spec.feature == "tokens" else self.store.dim
+        """Columns of a row: the embedding dim (twice for windows: mean and standard
+        deviation), or the codebook size for bag-of-tokens."""
+        if self.spec.feature == "tokens":
+            return self.store.codebook_size
+        return 2 * self.store.dim if self.spec.level == WINDOW else self.store.dim
 
     def block_ranges(
         self, block_rows: int, start: int = 0, stop: int | None = None
     ) -> list[tuple[int, int]]:
         """Blocks of at most about `block_rows` rows on the store's chunk grid."""
-        return self.store.block_ranges(self.spec.level, block_rows, start, stop)
+        return self.store.block_ranges(self.spec.storage_level, block_rows, start, stop)
 
     def read(self, start: int, stop: int) -> np.ndarray:
         """Rows `[start, stop)` as float32 `[stop - start, dim]`, normalised."""
         if self.spec.feature == "tokens":
             rows = self._bag_of_tokens(start, stop)
+        elif self.spec.level == WINDOW:
+            rows = self._window_statistics(start, stop)
         else:
             name = EMBEDDINGS if self.spec.level == FRAME else POOLED
             rows = self.store.read(name, start, stop).astype(np.float32)
@@ -117,6 +140,48 @@ class FeatureView:
         owner = np.repeat(np.arange(len(n_frames)), n_frames)
         counts = np.bincount(owner * self.dim + tokens, minlength=len(n_frames) * self.dim)
         return counts.reshape(len(n_frames), self.dim).astype(np.float32)
+
+    def _window_statistics(self, start: int, stop: int) -> np.ndarray:
+        """Rows of frames `[start, stop)`: their windows' mean and standard deviation."""
+        if stop <= start:
+            return np.zeros((0, self.dim), np.float32)
+        edges = _window_edges(self.store, start, stop, self.spec.window_frames)
+        first, last = int(edges[0]), int(edges[-1])
+        frames = self.store.read(EMBEDDINGS, first, last).astype(np.float64)
+        offsets = edges[:-1] - first
+        lengths = np.diff(edges)[:, None]
+        mean = np.add.reduceat(frames, offsets, axis=0) / lengths
+        square = np.add.reduceat(frames * frames, offsets, axis=0) / lengths
+        std = np.sqrt(np.maximum(square - mean * mean, 0.0))
+        windows = np.concatenate([mean, std], axis=1).astype(np.float32)
+        owner = np.repeat(np.arange(len(lengths)), lengths[:, 0])
+        return windows[owner[start - first : stop - first]]
+
+
+@functools.lru_cache(maxsize=4)
+def _segment_frame_starts(url: str, n_segments: int) -> np.ndarray:
+    """First frame of every committed segment (8 bytes per segment, read once per process)."""
+    table = open_store(url).read_segments(0, n_segments, ["frame_start"])
+    return table.column("frame_start").to_numpy().astype(np.int64)
+
+
+def _window_edges(store: FeatureStore, start: int, stop: int, window_frames: int) -> np.ndarray:
+    """Sorted frame edges of the windows covering frames `[start, stop)`.
+
+    Returns `[e0, e1, ..., en]`: window i spans frames `[e_i, e_{i+1})`, `e0 <= start`
+    and `en >= stop`.
+    """
+    starts = _segment_frame_starts(store.url, store.n_segments)
+    ends = np.append(starts[1:], store.n_frames)
+    first = int(np.searchsorted(starts, start, side="right")) - 1
+    last = int(np.searchsorted(starts, stop - 1, side="right"))
+    edges = []
+    for segment_start, segment_end in zip(starts[first:last], ends[first:last], strict=True):
+        n_windows = max(1, (segment_end - segment_start) // window_frames)
+        # the remainder shorter than a window joins the last window
+        edges.append(segment_start + window_frames * np.arange(n_windows))
+    edges.append(np.array([ends[last - 1]]))
+    return np.concatenate(edges).astype(np.int64)
 
 
 def row_mean(view: FeatureView, block_rows: int) -> tuple[float, ...]:

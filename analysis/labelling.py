@@ -157,13 +157,13 @@ def ensure_labels(
     relabel = entry["relabel_all"] or name not in store.label_names()
     start = 0 if relabel else clustering.n_rows - entry["n_new_rows"]
     if entry["kind"] == "fit" or name not in store.label_names():
-        store.create_labels(name, clustering.level, clustering.k)
+        store.create_labels(name, spec.storage_level, clustering.k)
     previous = None
     previous_stop = 0
     if entry["kind"] == "update" and relabel:
         previous = clustering.centroids_of(clustering.version - 1)
         previous_stop = clustering.n_rows - entry["n_new_rows"]
-    ranges = store.block_ranges(clustering.level, config.block_rows, start, clustering.n_rows)
+    ranges = spec.open(store).block_ranges(config.block_rows, start, clustering.n_rows)
     counts = label_rows(
         spec, name, clustering.centroids, ranges, client, workers, previous, previous_stop
     )

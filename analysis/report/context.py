@@ -139,7 +139,7 @@ class ReportContext:
             MissingInputError: no store, no clustering, or no `labels/<name>` in the store.
         """
         store, clustering = self.store(), self.clustering()
-        if self.name not in store.label_names(clustering.level):
+        if self.name not in store.label_names(clustering.feature_spec(self.features).storage_level):
             raise MissingInputError(
                 f"{self.features}: no labels/{self.name} at {clustering.level} level; "
                 f"run `sonotype cluster --name {self.name}` to label the store"

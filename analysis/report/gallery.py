@@ -16,7 +16,7 @@ from analysis.report import page
 from analysis.report.clips import Example, cut_clips, locate_examples
 from analysis.report.context import ReportContext
 from analysis.report.scan import ScanResult
-from analysis.store import FRAME
+from analysis.store import SEGMENT
 from sonotype.errors import SonotypeError
 
 logger = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ def build(ctx: ReportContext) -> page.Section:
     """The gallery section (raises MissingInputError without a clustering)."""
     clustering = ctx.clustering()
     k, level = clustering.k, clustering.level
-    is_frame = level == FRAME
+    is_frame = level != SEGMENT
     colours = ctx.colours()
     sizes, seconds, size_problem = _sizes(ctx)
     parts = [

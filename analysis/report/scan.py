@@ -187,7 +187,7 @@ def scan_store(
     """
     view = FeatureView(store, spec)
     k = len(centroids)
-    is_frame = spec.level == FRAME
+    is_frame = spec.storage_level == FRAME
     rng = np.random.default_rng(random_state)
     reservoir = _Reservoir(map_size, view.dim)
     best = Candidates.empty()

@@ -44,7 +44,11 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
     )
     parser.add_argument("--features", required=True, metavar="STORE", help="features.zarr")
     parser.add_argument("--k", type=int, metavar="K", help="number of sonotypes (new clusterings)")
-    parser.add_argument("--level", choices=["frame", "segment"], help="cluster frames or segments")
+    parser.add_argument(
+        "--level",
+        choices=["frame", "window", "segment"],
+        help="cluster frames, windows (--set window_s=SECONDS, default 1) or segments",
+    )
     parser.add_argument("--name", default="default", help="name of the clustering")
     parser.add_argument(
         "--update", action="store_true", help="update a saved clustering with new data"

@@ -6,7 +6,7 @@ from pydantic import Field, field_validator, model_validator
 
 from sonotype.config.base import StrictModel, TimeZone
 
-SHAPING_FIELDS = ("k", "level", "feature", "normalise")
+SHAPING_FIELDS = ("k", "level", "window_s", "feature", "normalise")
 """Fields that define what a clustering *is*: an update keeps them, a change needs a refit."""
 
 
@@ -19,8 +19,16 @@ class ClusterConfig(StrictModel):
     """
 
     k: int = Field(default=16, ge=2, le=32767, description="number of sonotypes")
-    level: Literal["frame", "segment"] = Field(
-        default="frame", description="cluster every frame, or every segment (pooled)"
+    level: Literal["frame", "window", "segment"] = Field(
+        default="frame",
+        description=(
+            "cluster every frame; every window (window_s long: the mean and standard "
+            "deviation of its frame embeddings; labels are written per frame); or every "
+            "segment (pooled)"
+        ),
+    )
+    window_s: float = Field(
+        default=1.0, gt=0.0, description="window length in seconds (level=window)"
     )
     feature: Literal["embeddings", "tokens"] = Field(
         default="embeddings",
