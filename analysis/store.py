@@ -6,6 +6,7 @@ Layout of `OUT/features.zarr` (names from `sonotype.contracts`):
 |---|---|---|---|---|
 | `tokens` | int16 | `[n_frames]` | `frame` | `frames_per_chunk` |
 | `embeddings` | float16 | `[n_frames, dim]` | `frame`, `dim` | `frames_per_chunk × dim` |
+| `loudness` | float16 | `[n_frames]` | `frame` | `frames_per_chunk` |
 | `pooled` | float32 | `[n_segments, dim]` | `segment`, `dim` | `segments_per_chunk × dim` |
 | `labels/<name>` | int16/int32 | `[n_frames]` or `[n_segments]` | `frame` or `segment` | as above |
 
@@ -74,6 +75,7 @@ from sonotype.contracts import (
     ATTR_SHARDS,
     EMBEDDINGS,
     FEATURE_SEGMENTS_SCHEMA,
+    LOUDNESS,
     POOLED,
     TOKENS,
 )
@@ -133,6 +135,11 @@ class FeatureStore(StoreAppender, LabelArrays):
     @property
     def dim(self) -> int:
         return int(self.array(EMBEDDINGS).shape[1])
+
+    @property
+    def has_loudness(self) -> bool:
+        """Whether the store keeps each frame's recorded level (stores from before it do not)."""
+        return LOUDNESS in self.group
 
     @property
     def frame_rate(self) -> float:

@@ -33,6 +33,7 @@ from sonotype.contracts import (
     ATTR_SHARDS,
     EMBEDDINGS,
     LABELS,
+    LOUDNESS,
     POOLED,
     TOKENS,
 )
@@ -57,6 +58,7 @@ class StoreAppender:
         segments: pa.Table | Mapping[str, Sequence],
         pooled: np.ndarray | None = None,
         shards: Sequence[str] = (),
+        loudness: np.ndarray | None = None,
     ) -> None:
         """Append a batch of whole segments and commit it (see the module docstring).
 
@@ -72,6 +74,7 @@ class StoreAppender:
             pooled: `[s, dim]` per-segment embeddings (None: the mean of each segment's
                 frame embeddings, computed in float32).
             shards: shards whose segments are now all in the store.
+            loudness: `[m]` recorded level of each frame, dBFS (None: unknown, NaN).
 
         Raises:
             SonotypeError: shapes, dtypes, ranges or columns do not fit the store.
@@ -94,6 +97,8 @@ class StoreAppender:
         self._resize(SEGMENT, n_segments + s)
         self.array(TOKENS)[n_frames : n_frames + m] = tokens
         self.array(EMBEDDINGS)[n_frames : n_frames + m] = embeddings
+        if self.has_loudness:
+            self.array(LOUDNESS)[n_frames : n_frames + m] = self._checked_loudness(loudness, m)
         self.array(POOLED)[n_segments : n_segments + s] = pooled
         starts = n_frames + np.concatenate([[0], np.cumsum(table.column("n_frames"))[:-1]])
         table = table.append_column(
@@ -144,9 +149,19 @@ class StoreAppender:
             raise SonotypeError(f"{self.url}: embeddings hold NaN/inf (or overflow float16)")
         return tokens.astype(np.int16), stored
 
+    def _checked_loudness(self, loudness: np.ndarray | None, m: int) -> np.ndarray:
+        if loudness is None:
+            return np.full(m, np.nan, np.float16)
+        loudness = np.asarray(loudness, np.float32)
+        if loudness.shape != (m,):
+            raise SonotypeError(f"{self.url}: loudness must be [{m}], got {loudness.shape}")
+        return loudness.astype(np.float16)
+
     def _resize(self, level: str, length: int) -> None:
         """Set every array along `level` to `length` rows (labels follow the features)."""
         names = [TOKENS, EMBEDDINGS] if level == FRAME else [POOLED]
+        if level == FRAME and self.has_loudness:
+            names.append(LOUDNESS)
         names += [f"{LABELS}/{name}" for name in self.label_names(level)]
         for name in names:
             array = self.array(name)

@@ -80,6 +80,10 @@ def create_group(
         dtype="float16", dimension_names=(FRAME, DIM), **common,
     )  # fmt: skip
     group.create_array(
+        contracts.LOUDNESS, shape=(0,), chunks=(frames_per_chunk,), dtype="float16",
+        dimension_names=(FRAME,), compressors=compressor(), fill_value=float("nan"),
+    )  # fmt: skip
+    group.create_array(
         contracts.POOLED, shape=(0, identity.dim), chunks=(segments_per_chunk, identity.dim),
         dtype="float32", dimension_names=(SEGMENT, DIM), **common,
     )  # fmt: skip

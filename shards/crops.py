@@ -53,6 +53,27 @@ def fixed_offsets(n_frames: int, crop: int, count: int) -> list[int]:
     return [round(i * last / (count - 1)) for i in range(count)]
 
 
+def normalising_gain_db(
+    samples: np.ndarray, mode: str, target_dbfs: float, max_gain_db: float
+) -> float:
+    """The gain that puts a crop's peak or RMS at `target_dbfs` (see `normalise_gain`).
+
+    Returns:
+        The gain in dB: 0 when mode is "none" or the crop is empty or all zeros.
+    """
+    if mode == "none" or len(samples) == 0:
+        return 0.0
+    peak = float(np.max(np.abs(samples)))
+    if peak == 0.0:
+        return 0.0
+    if mode == "peak":
+        gain_db = target_dbfs - 20.0 * math.log10(peak)
+    else:
+        rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
+        gain_db = min(target_dbfs - 20.0 * math.log10(rms), -20.0 * math.log10(peak))
+    return min(gain_db, max_gain_db)
+
+
 def normalise_gain(
     samples: np.ndarray, mode: str, target_dbfs: float, max_gain_db: float
 ) -> np.ndarray:
@@ -68,23 +89,17 @@ def normalise_gain(
         max_gain_db: the largest amplification, dB.
 
     Returns:
-        float32 `[T]` (the input itself when mode is "none" or the crop is all zeros).
+        float32 `[T]` (the input itself when the gain is 0 dB).
     """
-    if mode == "none" or len(samples) == 0:
+    gain_db = normalising_gain_db(samples, mode, target_dbfs, max_gain_db)
+    if gain_db == 0.0:
         return samples
-    peak = float(np.max(np.abs(samples)))
-    if peak == 0.0:
-        return samples
-    if mode == "peak":
-        gain_db = target_dbfs - 20.0 * math.log10(peak)
-    else:
-        rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
-        gain_db = min(target_dbfs - 20.0 * math.log10(rms), -20.0 * math.log10(peak))
-    gain_db = min(gain_db, max_gain_db)
     return samples * np.float32(10.0 ** (gain_db / 20.0))
 
 
-def cut(spec: CropSpec, crop: int | None, gain_mode: str, max_gain_db: float) -> np.ndarray:
+def cut(
+    spec: CropSpec, crop: int | None, gain_mode: str, max_gain_db: float
+) -> tuple[np.ndarray, float]:
     """Decode a crop, normalise its gain and zero-pad it to `crop` samples.
 
     Args:
@@ -94,7 +109,8 @@ def cut(spec: CropSpec, crop: int | None, gain_mode: str, max_gain_db: float) ->
         max_gain_db: the largest amplification, dB.
 
     Returns:
-        float32 `[crop]` (or `[spec.length]`).
+        float32 `[crop]` (or `[spec.length]`), and the gain applied in dB (so that the
+        recorded level can be recovered).
 
     Raises:
         AudioDecodeError: the FLAC cannot be decoded, is truncated, or is not mono.
@@ -102,9 +118,11 @@ def cut(spec: CropSpec, crop: int | None, gain_mode: str, max_gain_db: float) ->
     samples = audio.decode_bytes_range(spec.data, spec.offset, spec.length, name=spec.key)
     if samples.ndim != 1:
         raise AudioDecodeError(f"{spec.key}: {samples.shape[1]} channels; shards hold mono audio")
-    samples = normalise_gain(samples, gain_mode, spec.target_dbfs, max_gain_db)
+    gain_db = normalising_gain_db(samples, gain_mode, spec.target_dbfs, max_gain_db)
+    if gain_db != 0.0:
+        samples = samples * np.float32(10.0 ** (gain_db / 20.0))
     if crop is None or crop == len(samples):
-        return samples
+        return samples, gain_db
     padded = np.zeros(crop, np.float32)
     padded[: len(samples)] = samples
-    return padded
+    return padded, gain_db

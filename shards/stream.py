@@ -57,6 +57,7 @@ class Crop:
         length: real (unpadded) samples.
         metadata: the segment's row.
         cursor: specs drawn from the shuffle buffer up to and including this one.
+        gain_db: the gain normalisation applied to the recorded samples, dB.
     """
 
     wav: np.ndarray
@@ -65,6 +66,7 @@ class Crop:
     length: int
     metadata: dict[str, Any]
     cursor: int
+    gain_db: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -271,11 +273,11 @@ def decode(
     """Decode each spec's samples and normalise their gain."""
     for cursor, spec in items:
         try:
-            wav = cut(spec, settings.crop, settings.gain_mode, settings.max_gain_db)
+            wav, gain_db = cut(spec, settings.crop, settings.gain_mode, settings.max_gain_db)
         except AudioDecodeError as error:
             skips.record("audio", str(error))
             continue
-        yield Crop(wav, spec.key, spec.offset, spec.length, spec.metadata, cursor)
+        yield Crop(wav, spec.key, spec.offset, spec.length, spec.metadata, cursor, gain_db)
 
 
 def batches(crops: Iterable[Crop], batch_size: int, partial: bool) -> Iterator[list[Crop]]:

@@ -326,6 +326,10 @@ EMBEDDINGS: Final = "embeddings"
 """float16 `[n_frames, dim]`: pre-quantisation encoder output of every frame."""
 POOLED: Final = "pooled"
 """float32 `[n_segments, dim]`: per-segment mean of `embeddings`."""
+LOUDNESS: Final = "loudness"
+"""float16 `[n_frames]`: RMS level (dBFS) of the recorded audio over each frame's hop,
+before any gain normalisation; NaN where unknown. Stores written before it existed lack
+it and are refused by encode (re-encode with --force)."""
 LABELS: Final = "labels"
 """Group of sonotype labels, `labels/<name>`: one int per frame or per segment."""
 

@@ -250,6 +250,7 @@ def _append_all(
             result.segments,
             pooled=result.pooled,
             shards=[result.shard],
+            loudness=result.loudness,
         )
         summary.append_s += time.perf_counter() - tick
         summary.add(result, features.sample_rate)

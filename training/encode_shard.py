@@ -91,6 +91,7 @@ class ShardFeatures:
     embeddings: np.ndarray
     pooled: np.ndarray
     segments: pa.Table
+    loudness: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float16))
     skipped: dict[str, int] = field(default_factory=dict)
     failure: str | None = None
     n_clipped: int = 0
@@ -128,12 +129,20 @@ class _Collector:
         self.tokens: list[np.ndarray] = []
         self.embeddings: list[np.ndarray] = []
         self.pooled: list[np.ndarray] = []
+        self.loudness: list[np.ndarray] = []
         self.rows: dict[str, list[Any]] = {name: [] for name in ROW_COLUMNS}
         self.n_clipped = 0
         self.n_samples = 0
 
-    def add(self, row: dict[str, Any], n_samples: int, codes: np.ndarray, latents: np.ndarray):
-        """Keep one segment: codes int64 `[F]`, latents float32 `[F, dim]`."""
+    def add(
+        self,
+        row: dict[str, Any],
+        n_samples: int,
+        codes: np.ndarray,
+        latents: np.ndarray,
+        loudness: np.ndarray,
+    ):
+        """Keep one segment: codes int64 `[F]`, latents float32 `[F, dim]`, loudness `[F]`."""
         key = row[Col.KEY]
         if not np.isfinite(latents).all():
             self.skips.record("nonfinite_embeddings", f"{self.shard}: {key}: NaN/inf embeddings")
@@ -153,6 +162,7 @@ class _Collector:
         self.tokens.append(codes.astype(np.int16))
         self.embeddings.append(stored.astype(np.float16))
         self.pooled.append(latents.mean(axis=0, dtype=np.float32))
+        self.loudness.append(loudness.astype(np.float16))
         for name in ROW_COLUMNS:
             self.rows[name].append(row[name] if name != "n_frames" else len(codes))
         self.n_samples += n_samples
@@ -168,9 +178,31 @@ class _Collector:
             ),
             pooled=np.stack(self.pooled) if self.pooled else np.zeros((0, self.dim), np.float32),
             segments=pa.table(self.rows, schema=ROW_SCHEMA),
+            loudness=(np.concatenate(self.loudness) if self.loudness else np.zeros(0, np.float16)),
             n_clipped=self.n_clipped,
             n_samples=self.n_samples,
         )
+
+
+SILENCE_DBFS = -120.0
+"""Loudness given to frames of digital silence (log of zero), well below any recorder's floor."""
+
+
+def frame_loudness(crop: Crop, hop_length: int, n_frames: int) -> np.ndarray:
+    """RMS level (dBFS) of the recorded audio over each frame's hop, before gain.
+
+    Frame i covers samples `[i * hop, (i + 1) * hop)` of the segment (the last one what
+    is left); the crop's gain normalisation is undone, so loud and quiet sounds keep
+    their difference whatever gain the encoder saw.
+    """
+    samples = crop.wav[: crop.length].astype(np.float64)
+    padded = np.zeros(n_frames * hop_length)
+    padded[: len(samples)] = samples
+    counts = np.clip(len(samples) - hop_length * np.arange(n_frames), 1, hop_length)
+    power = np.square(padded).reshape(n_frames, hop_length).sum(axis=1) / counts
+    with np.errstate(divide="ignore"):
+        level = 10.0 * np.log10(power) - crop.gain_db
+    return np.maximum(level, SILENCE_DBFS).astype(np.float32)
 
 
 def segment_row(crop: Crop, shard: str, sample_rate: int) -> dict[str, Any]:
@@ -234,7 +266,8 @@ def encode_shard(
         model_s += seconds
         model_cpu_s += cpu_seconds
         for (crop, row), (codes, latents) in zip(window.segments, results, strict=True):
-            collector.add(row, crop.length, codes, latents)
+            loudness = frame_loudness(crop, tokenizer.hop_length, len(codes))
+            collector.add(row, crop.length, codes, latents, loudness)
         if on_segments is not None:
             on_segments(window.n_read)
     failures = [skips.first[reason] for reason in SHARD_FAILURES if reason in skips.first]

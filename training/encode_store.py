@@ -89,6 +89,14 @@ def prepare_store(
                     "replace this store"
                 )
             replace = True
+        if not existing.has_loudness:
+            if not force:
+                raise OutputConflictError(
+                    f"{url}: was written by an earlier sonotype, without each frame's "
+                    "recorded loudness that window-level sonotypes use; encode it again with "
+                    "--force (or into another --out)"
+                )
+            replace = True
         differing = _differing_settings(url, config)
         if differing and not force:
             raise OutputConflictError(
@@ -117,7 +125,11 @@ def complete_shards(url: str, digest: str, config: EncodeConfig) -> set[str] | N
     if not exists(join(url, "zarr.json")):
         return None
     store = open_store(url)
-    if store.checkpoint_sha256 != digest or _differing_settings(url, config):
+    if (
+        store.checkpoint_sha256 != digest
+        or not store.has_loudness
+        or _differing_settings(url, config)
+    ):
         return None
     return set(store.shards)
 

@@ -61,10 +61,10 @@ def test_cut_decodes_only_the_range_and_pads_short_segments():
     signal = sine(1.0, 8000, 300.0, amplitude=0.5)
     data = audio.encode_flac(signal, 8000)
     spec = CropSpec("k", data, {}, offset=1234, length=2000, target_dbfs=0.0)
-    crop = cut(spec, 2000, "none", 30.0)
+    crop, _ = cut(spec, 2000, "none", 30.0)
     np.testing.assert_allclose(crop, signal[1234:3234], atol=1 / 32768)
     short = CropSpec("k", data, {}, offset=0, length=8000, target_dbfs=0.0)
-    padded = cut(short, 10_000, "none", 30.0)
+    padded, _ = cut(short, 10_000, "none", 30.0)
     assert padded.shape == (10_000,)
     assert np.all(padded[8000:] == 0)
 
@@ -76,3 +76,13 @@ def test_cut_refuses_stereo_and_truncated_audio():
     whole = audio.encode_flac(sine(1.0, 8000) + 0.01, 8000)
     with pytest.raises(AudioDecodeError, match="k: not decodable audio"):
         cut(CropSpec("k", whole[: len(whole) // 2], {}, 6000, 2000, 0.0), 2000, "none", 30.0)
+
+
+def test_cut_reports_the_gain_it_applied_so_the_recorded_level_can_be_recovered():
+    signal = sine(1.0, 8000, 300.0, amplitude=0.05)
+    spec = CropSpec("k", audio.encode_flac(signal, 8000), {}, 0, 8000, target_dbfs=-6.0)
+    crop, gain_db = cut(spec, None, "peak", 40.0)
+    recorded_peak_db = 20 * np.log10(np.abs(signal).max())
+    assert gain_db == pytest.approx(-6.0 - recorded_peak_db, abs=0.01)
+    np.testing.assert_allclose(crop * 10 ** (-gain_db / 20), signal, atol=1e-3)
+    assert cut(spec, None, "none", 40.0)[1] == 0.0

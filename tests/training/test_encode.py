@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import zarr
 
 import analysis.segment_table
 import training.encode
@@ -14,9 +15,17 @@ import training.tokenizer
 from analysis.store import open_store
 from sonotype.config.encode import EncodeConfig
 from sonotype.config.load import read_yaml
-from sonotype.contracts import EMBEDDINGS, POOLED, TOKENS, OutputLayout, features_config_path
+from sonotype.contracts import (
+    EMBEDDINGS,
+    LOUDNESS,
+    POOLED,
+    TOKENS,
+    OutputLayout,
+    features_config_path,
+)
 from sonotype.contracts import SegmentColumn as Col
 from sonotype.errors import CheckpointMismatchError, OutputConflictError, SonotypeError
+from tests.shards.fake_ingest import ramp
 from tests.training.conftest import preset
 from tests.training.encode_helpers import (
     SAMPLE_RATE,
@@ -365,3 +374,34 @@ def test_shards_at_another_rate_and_unusable_devices_are_named_errors(
         encode_features(checkpoint, fake.out, device="cuda")
     with pytest.raises(SonotypeError, match="give one or the other"):
         encode_features(checkpoint, fake.out, device="meta", scheduler="tcp://nowhere:1")
+
+
+@pytest.mark.parametrize("mode", ["peak", "none"])
+def test_each_frame_keeps_the_recorded_loudness_whatever_gain_the_encoder_saw(
+    checkpoint, fake, mode
+):
+    config = EncodeConfig.model_validate({"gain": {"mode": mode}})
+    encode_features(checkpoint, fake.out, config=config, workers=0)
+    store = open_store(_store(fake))
+    assert store.has_loudness
+    loudness = store.read(LOUDNESS, 0, store.n_frames).astype(np.float64)
+    hop = SAMPLE_RATE // 40
+    for segment in store.read_segments(columns=["key", "frame_start", "n_frames"]).to_pylist():
+        index = fake.all_keys.index(segment["key"])
+        signal = ramp(index, round(fake.row(segment["key"])["duration_s"] * SAMPLE_RATE))
+        frames = range(segment["n_frames"])
+        expected = [10 * np.log10(np.mean(signal[f * hop : (f + 1) * hop] ** 2)) for f in frames]
+        first = segment["frame_start"]
+        # float16 keeps about 0.03 dB at these levels
+        np.testing.assert_allclose(
+            loudness[first : first + segment["n_frames"]], expected, atol=0.05
+        )
+
+
+def test_a_store_written_before_loudness_existed_is_refused_unless_forced(checkpoint, fake):
+    encode_features(checkpoint, fake.out, workers=0)
+    zarr.open_group(_store(fake), mode="r+").__delitem__(LOUDNESS)
+    with pytest.raises(OutputConflictError, match=r"earlier sonotype.*--force"):
+        encode_features(checkpoint, fake.out, workers=0)
+    encode_features(checkpoint, fake.out, workers=0, force=True)
+    assert open_store(_store(fake)).has_loudness
