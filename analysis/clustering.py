@@ -24,7 +24,7 @@ import numpy as np
 
 from analysis import clusters_io
 from analysis.clusters_io import Clustering, HistoryEntry
-from analysis.features import WINDOW, FeatureSpec, FeatureView, row_mean
+from analysis.features import CENTRED, WINDOW, FeatureSpec, FeatureView, row_moments
 from analysis.incremental import centroid_drift, label_changes, match_centroids
 from analysis.kmeans import StreamingKMeans, block_sample, reservoir_sample
 from analysis.labelling import ensure_labels
@@ -130,6 +130,7 @@ def _model_json(
         "level": config.level,
         "window_s": config.window_s,
         "window_frames": view.spec.window_frames,
+        "loudness": view.spec.loudness,
         "feature": config.feature,
         "normalise": config.normalise,
         "k": config.k,
@@ -142,15 +143,23 @@ def _model_json(
 
 
 def _new_spec(store: str, features: FeatureStore, config: ClusterConfig) -> FeatureSpec:
-    """The rows a new fit groups; "centred-l2" computes its centre here (one pass)."""
+    """The rows a new fit groups; a centre (and scale) is computed here (one pass)."""
     window_frames = 0
     if config.level == WINDOW:
         window_frames = max(1, round(config.window_s * features.frame_rate))
-    spec = FeatureSpec(store, config.level, config.feature, config.normalise, None, window_frames)
-    if config.normalise != "centred-l2":
+    spec = FeatureSpec(
+        store,
+        config.level,
+        config.feature,
+        config.normalise,
+        window_frames=window_frames,
+        loudness=config.level == WINDOW and config.loudness,
+    )
+    if config.normalise not in CENTRED:
         return spec
     raw = replace(spec, normalise="none").open(features)
-    return replace(spec, centre=row_mean(raw, config.block_rows))
+    centre, scale = row_moments(raw, config.block_rows)
+    return replace(spec, centre=centre, scale=scale if config.normalise == "standard" else None)
 
 
 def _fit_new(name: str, directory: str, config: ClusterConfig, view: FeatureView) -> np.ndarray:
@@ -174,6 +183,7 @@ def _fit_new(name: str, directory: str, config: ClusterConfig, view: FeatureView
         entry,
         dump_config(config),
         centre=view.spec.centre,
+        scale=view.spec.scale,
     )
     return model.reservoir_
 
@@ -239,7 +249,9 @@ def _update(
 
 def _check_shaping(directory: str, saved: Clustering, config: ClusterConfig, force: bool) -> None:
     # the window length shapes only window-level clusterings (older models lack it)
-    keys = [k for k in SHAPING_FIELDS if k != "window_s" or config.level == WINDOW]
+    keys = [
+        k for k in SHAPING_FIELDS if k not in ("window_s", "loudness") or config.level == WINDOW
+    ]
     differing = [
         f"{key}={getattr(config, key)!r} (saved {saved.model.get(key)!r})"
         for key in keys

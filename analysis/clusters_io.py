@@ -8,7 +8,8 @@ OUT/clusters/<name>/
                               n_frames, n_segments, shards at fit time); written last
   config.yaml                 the resolved ClusterConfig of the latest fit or update
   centre.npy                  float32 [dim]: the row subtracted before normalising
-                              ("centred-l2" only); fixed at the fit, kept by updates
+                              ("centred-l2", "standard"); fixed at the fit, kept by updates
+  scale.npy                   float32 [dim]: the column scales of "standard", likewise
   history.json                one entry per version (fit or update): see `HistoryEntry`
   versions/v0001/centroids.npy  float32 [k, dim]: row j is sonotype j (normalised space)
   versions/v0001/counts.npy     float64 [k]: rows each centroid summarises (fit weight)
@@ -46,6 +47,7 @@ VERSIONS_DIR = "versions"
 CENTROIDS_FILE = "centroids.npy"
 COUNTS_FILE = "counts.npy"
 CENTRE_FILE = "centre.npy"
+SCALE_FILE = "scale.npy"
 STATS_DIR = "stats"
 OCCURRENCE_FILE = "occurrence.parquet"
 TOKEN_USAGE_FILE = "token_usage.parquet"
@@ -116,7 +118,8 @@ class Clustering:
         centroids: float32 `[k, dim]`, row j = sonotype j, in the normalised space.
         counts: float64 `[k]`, rows each centroid summarises.
         history: one entry per version, oldest first (see `HistoryEntry`).
-        centre: float32 `[dim]` subtracted before normalising ("centred-l2"), else None.
+        centre: float32 `[dim]` subtracted before normalising ("centred-l2", "standard").
+        scale: float32 `[dim]` column scales ("standard"), else None.
     """
 
     directory: str
@@ -125,6 +128,7 @@ class Clustering:
     counts: np.ndarray
     history: list[HistoryEntry]
     centre: np.ndarray | None = None
+    scale: np.ndarray | None = None
 
     @property
     def version(self) -> int:
@@ -156,6 +160,7 @@ class Clustering:
     def feature_spec(self, store_url: str) -> FeatureSpec:
         """The rows of `store_url` this clustering groups, normalised as it was fitted."""
         centre = None if self.centre is None else tuple(float(x) for x in self.centre)
+        scale = None if self.scale is None else tuple(float(x) for x in self.scale)
         model = self.model
         return FeatureSpec(
             store_url,
@@ -164,6 +169,8 @@ class Clustering:
             model["normalise"],
             centre,
             int(model.get("window_frames", 0)),
+            scale,
+            bool(model.get("loudness", False)),
         )
 
 
@@ -184,7 +191,8 @@ def load_clustering(directory: str) -> Clustering:
     version = int(model["version"])
     folder = version_dir(directory, version)
     history = [e for e in _read_json(join(directory, HISTORY_FILE)) if e["version"] <= version]
-    centred = model["normalise"] == "centred-l2"
+    centred = model["normalise"] in ("centred-l2", "standard")
+    scaled = model["normalise"] == "standard"
     return Clustering(
         directory=directory,
         model=model,
@@ -192,6 +200,7 @@ def load_clustering(directory: str) -> Clustering:
         counts=_load_npy(join(folder, COUNTS_FILE)),
         history=history,
         centre=_load_npy(join(directory, CENTRE_FILE)) if centred else None,
+        scale=_load_npy(join(directory, SCALE_FILE)) if scaled else None,
     )
 
 
@@ -203,6 +212,7 @@ def commit_version(
     entry: HistoryEntry,
     config_yaml: str,
     centre: Sequence[float] | None = None,
+    scale: Sequence[float] | None = None,
 ) -> None:
     """Write a new version and make it current (in the order of the module docstring).
 
@@ -213,12 +223,15 @@ def commit_version(
         counts: `[k]`.
         entry: the history entry of the new version.
         config_yaml: the resolved config as YAML text.
-        centre: the fit's centre ("centred-l2"), written with version 1 only.
+        centre: the fit's centre ("centred-l2", "standard"), written with version 1 only.
+        scale: the fit's column scales ("standard"), likewise.
     """
     version = int(model["version"])
     folder = version_dir(directory, version)
     if centre is not None:
         _save_npy(join(directory, CENTRE_FILE), np.asarray(centre, np.float32))
+    if scale is not None:
+        _save_npy(join(directory, SCALE_FILE), np.asarray(scale, np.float32))
     _save_npy(join(folder, CENTROIDS_FILE), np.asarray(centroids, np.float32))
     _save_npy(join(folder, COUNTS_FILE), np.asarray(counts, np.float64))
     previous = []

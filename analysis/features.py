@@ -2,23 +2,27 @@
 
 - level "window", feature "embeddings": one row per frame, holding the statistics of
   the window the frame lies in: the mean and the standard deviation of the window's
-  frame embeddings (`[2 * dim]`). Windows are `window_frames` frames long, laid from
-  each segment's start; a segment's trailing remainder joins its last window, so every
-  frame belongs to exactly one window. Every frame of a window has the same row, so
-  k-means groups windows (weighted by their length) while labels, statistics and the
-  report keep counting frames, i.e. time;
+  frame embeddings (`[2 * dim]`), then, unless `loudness` is off, the window's recorded
+  level in dBFS (from the store's per-frame `loudness`: the power mean of its frames).
+  Windows are `window_frames` frames long, laid from each segment's start; a segment's
+  trailing remainder joins its last window, so every frame belongs to exactly one window.
+  Every frame of a window has the same row, so k-means groups windows (weighted by their
+  length) while labels, statistics and the report keep counting frames, i.e. time;
 - level "segment", feature "embeddings": `pooled[i]`, one row per segment;
 - level "segment", feature "tokens": the bag of tokens of segment i, a `[codebook_size]`
   histogram of its frames' tokens (text-style clustering of token documents).
 
 Rows are then normalised:
 
-- `"centred-l2"`: a fixed centre (the mean row of the first fit, `row_mean`) is
+- `"centred-l2"`: a fixed centre (the mean row of the first fit, `row_moments`) is
   subtracted, then rows are scaled to unit length. Encoder outputs share a large common
   offset (a tokenizer's embeddings point within a degree of one another), so plain L2
   rows differ by almost nothing and k-means splits noise; centring first keeps the
   differences between sounds. The centre is saved with the clustering and never
   refitted, so a new year is placed in the same space as the old.
+- `"standard"`: the fit's per-column mean (`centre`) is subtracted and each column
+  divided by its standard deviation (`scale`), both saved like the centre: columns of
+  different units (embedding statistics and a level in dB) weigh alike.
 - `"l2"`: unit-length rows (cosine); `"none"`: rows as they are.
 """
 
@@ -28,13 +32,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from analysis.store import FRAME, SEGMENT, FeatureStore, open_store
-from sonotype.contracts import EMBEDDINGS, POOLED, TOKENS
+from sonotype.contracts import EMBEDDINGS, LOUDNESS, POOLED, TOKENS
 from sonotype.errors import SonotypeError
 
 WINDOW = "window"
 LEVELS = (FRAME, WINDOW, SEGMENT)
 FEATURES = ("embeddings", "tokens")
-NORMALISATIONS = ("centred-l2", "l2", "none")
+NORMALISATIONS = ("centred-l2", "standard", "l2", "none")
+CENTRED = ("centred-l2", "standard")
 
 
 @dataclass(frozen=True)
@@ -45,9 +50,11 @@ class FeatureSpec:
         url: the feature store.
         level: "frame", "window" or "segment".
         feature: "embeddings" or "tokens" (bag-of-tokens; segments only).
-        normalise: "centred-l2", "l2" or "none".
-        centre: the row subtracted before "centred-l2" (length dim); None otherwise.
+        normalise: "centred-l2", "standard", "l2" or "none".
+        centre: the row subtracted first ("centred-l2", "standard"; length dim).
         window_frames: frames per window (level "window" only).
+        scale: the column scales "standard" divides by (length dim); None otherwise.
+        loudness: windows end with their recorded level (level "window" only).
     """
 
     url: str
@@ -56,6 +63,8 @@ class FeatureSpec:
     normalise: str
     centre: tuple[float, ...] | None = None
     window_frames: int = 0
+    scale: tuple[float, ...] | None = None
+    loudness: bool = False
 
     @property
     def storage_level(self) -> str:
@@ -81,8 +90,12 @@ class FeatureSpec:
             raise SonotypeError(
                 f"normalise must be one of {NORMALISATIONS}, got {self.normalise!r}"
             )
-        if (self.normalise == "centred-l2") != (self.centre is not None):
-            raise SonotypeError("a centre is given exactly when normalise is 'centred-l2'")
+        if (self.normalise in CENTRED) != (self.centre is not None):
+            raise SonotypeError(f"a centre is given exactly when normalise is one of {CENTRED}")
+        if (self.normalise == "standard") != (self.scale is not None):
+            raise SonotypeError("a scale is given exactly when normalise is 'standard'")
+        if self.loudness and self.level != WINDOW:
+            raise SonotypeError("loudness is a column of window rows only")
         return FeatureView(store if store is not None else open_store(self.url), self)
 
 
@@ -93,6 +106,12 @@ class FeatureView:
         self.store = store
         self.spec = spec
         self._centre = None if spec.centre is None else np.asarray(spec.centre, np.float32)
+        self._scale = None if spec.scale is None else np.asarray(spec.scale, np.float32)
+        if spec.loudness and not self.store.has_loudness:
+            raise SonotypeError(
+                f"{self.store.url}: holds no per-frame loudness (written by an earlier "
+                "sonotype); encode it again with --force, or cluster without loudness"
+            )
 
     @property
     def n_rows(self) -> int:
@@ -105,7 +124,9 @@ class FeatureView:
         deviation), or the codebook size for bag-of-tokens."""
         if self.spec.feature == "tokens":
             return self.store.codebook_size
-        return 2 * self.store.dim if self.spec.level == WINDOW else self.store.dim
+        if self.spec.level == WINDOW:
+            return 2 * self.store.dim + int(self.spec.loudness)
+        return self.store.dim
 
     def block_ranges(
         self, block_rows: int, start: int = 0, stop: int | None = None
@@ -124,6 +145,9 @@ class FeatureView:
             rows = self.store.read(name, start, stop).astype(np.float32)
         if self._centre is not None:
             rows -= self._centre
+        if self._scale is not None:
+            # a constant column (scale 0) stays at zero instead of becoming NaN
+            np.divide(rows, self._scale, out=rows, where=self._scale > 0)
         if self.spec.normalise in ("l2", "centred-l2"):
             norms = np.linalg.norm(rows, axis=1, keepdims=True)
             # An all-zero row (digital silence) stays zero instead of becoming NaN.
@@ -153,9 +177,25 @@ class FeatureView:
         mean = np.add.reduceat(frames, offsets, axis=0) / lengths
         square = np.add.reduceat(frames * frames, offsets, axis=0) / lengths
         std = np.sqrt(np.maximum(square - mean * mean, 0.0))
-        windows = np.concatenate([mean, std], axis=1).astype(np.float32)
+        columns = [mean, std]
+        if self.spec.loudness:
+            columns.append(self._window_loudness(first, last, offsets, lengths))
+        windows = np.concatenate(columns, axis=1).astype(np.float32)
         owner = np.repeat(np.arange(len(lengths)), lengths[:, 0])
         return windows[owner[start - first : stop - first]]
+
+    def _window_loudness(
+        self, first: int, last: int, offsets: np.ndarray, lengths: np.ndarray
+    ) -> np.ndarray:
+        """`[n_windows, 1]` recorded level of each window: its frames' power mean, dBFS."""
+        frames = self.store.read(LOUDNESS, first, last).astype(np.float64)
+        if np.isnan(frames).any():
+            raise SonotypeError(
+                f"{self.store.url}: frames [{first}, {last}) have no recorded loudness "
+                "(appended without it); encode again with --force"
+            )
+        power = np.add.reduceat(10.0 ** (frames / 10.0), offsets) / lengths[:, 0]
+        return 10.0 * np.log10(power)[:, None]
 
 
 @functools.lru_cache(maxsize=4)
@@ -184,13 +224,19 @@ def _window_edges(store: FeatureStore, start: int, stop: int, window_frames: int
     return np.concatenate(edges).astype(np.int64)
 
 
-def row_mean(view: FeatureView, block_rows: int) -> tuple[float, ...]:
-    """The mean of every committed row of `view` as it reads them, block by block.
+def row_moments(view: FeatureView, block_rows: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The mean and standard deviation of every committed row of `view`, block by block.
 
-    A "centred-l2" centre is the mean of the rows before normalisation: give a view with
+    A centre (and scale) is computed on the rows before normalisation: give a view with
     `normalise="none"`. Accumulated in float64, so the order of blocks does not matter.
     """
     total = np.zeros(view.dim, np.float64)
+    squares = np.zeros(view.dim, np.float64)
     for start, stop in view.block_ranges(block_rows):
-        total += view.read(start, stop).sum(axis=0, dtype=np.float64)
-    return tuple(float(value) for value in total / max(1, view.n_rows))
+        rows = view.read(start, stop).astype(np.float64)
+        total += rows.sum(axis=0)
+        squares += (rows * rows).sum(axis=0)
+    n = max(1, view.n_rows)
+    mean = total / n
+    std = np.sqrt(np.maximum(squares / n - mean * mean, 0.0))
+    return tuple(float(v) for v in mean), tuple(float(v) for v in std)

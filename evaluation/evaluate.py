@@ -5,7 +5,8 @@ annotated recordings get the annotation's dominant label; then three methods are
 scored on exactly those windows, each with the clustering's k:
 
 - the clustering itself (its sonotype per window), with a linear probe on the
-  tokenizer's embeddings pooled per window (mean and standard deviation);
+  tokenizer's embeddings pooled per window (mean and standard deviation) and the
+  window's recorded level;
 - k-means and a probe on each window's mean log-mel spectrum;
 - k-means and a probe on its spectral shape (mean level removed).
 
@@ -24,7 +25,7 @@ import pyarrow as pa
 from analysis import FeatureStore, clusters_dir, load_clustering, open_store
 from evaluation.annotations import DEFAULT_RAVEN_LABEL, read_annotations
 from evaluation.figure import draw_quality
-from evaluation.representation import window_embedding_stats, window_sonotypes
+from evaluation.representation import window_representation, window_sonotypes
 from evaluation.scores import kmeans_partition, majority_share, partition_scores, probe_accuracy
 from evaluation.windows import SEGMENT, WINDOW, dominant_labels, window_table
 from evaluation.yardstick import log_mel_windows, spectral_shape
@@ -153,7 +154,7 @@ def _score_unit(
         (
             f"{SONOTYPES} ({name})",
             windows["sonotype"].to_numpy(),
-            window_embedding_stats(store, windows),
+            window_representation(store, windows),
         ),
         (LOG_MEL, None, log_mel),
         (SHAPE, None, spectral_shape(log_mel)),

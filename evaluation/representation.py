@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import Clustering, FeatureStore
-from sonotype.contracts import EMBEDDINGS
+from sonotype.contracts import EMBEDDINGS, LOUDNESS
 from sonotype.errors import SonotypeError
 
 MAX_SPAN_FRAMES = 65536
@@ -29,23 +29,31 @@ def _spans(windows: pd.DataFrame) -> Iterator[tuple[int, int, np.ndarray]]:
             begin = end
 
 
-def window_embedding_stats(store: FeatureStore, windows: pd.DataFrame) -> np.ndarray:
-    """Mean and standard deviation of the frame embeddings of each window.
+def window_representation(store: FeatureStore, windows: pd.DataFrame) -> np.ndarray:
+    """The tokenizer's view of each window: its frame embeddings' mean and standard
+    deviation, and its recorded level (dBFS) where the store keeps loudness.
 
     Returns:
-        float32 `[len(windows), 2 * dim]`: the mean, then the standard deviation.
+        float32 `[len(windows), 2 * dim (+ 1)]`.
     """
     if EMBEDDINGS not in store.group:
         raise SonotypeError(f"{store.url}: holds no per-frame embeddings to pool")
-    features = np.zeros((len(windows), 2 * store.dim), np.float32)
+    dim = store.dim
+    features = np.zeros((len(windows), 2 * dim + int(store.has_loudness)), np.float32)
     for first, stop, rows in _spans(windows):
         frames = store.read(EMBEDDINGS, first, stop).astype(np.float64)
+        loudness = store.read(LOUDNESS, first, stop) if store.has_loudness else None
         for row in rows:
-            window = frames[
-                windows["frame_start"].iat[row] - first : windows["frame_stop"].iat[row] - first
-            ]
-            features[row, : store.dim] = window.mean(axis=0)
-            features[row, store.dim :] = window.std(axis=0)
+            begin = windows["frame_start"].iat[row] - first
+            end = windows["frame_stop"].iat[row] - first
+            features[row, :dim] = frames[begin:end].mean(axis=0)
+            features[row, dim : 2 * dim] = frames[begin:end].std(axis=0)
+            if loudness is not None:
+                power = np.mean(10.0 ** (loudness[begin:end].astype(np.float64) / 10.0))
+                features[row, -1] = 10.0 * np.log10(power)
+    if store.has_loudness and np.isnan(features[:, -1]).any():
+        # frames appended without loudness: the level is unknown, leave it out
+        return features[:, :-1]
     return features
 
 

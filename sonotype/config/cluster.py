@@ -6,7 +6,7 @@ from pydantic import Field, field_validator, model_validator
 
 from sonotype.config.base import StrictModel, TimeZone
 
-SHAPING_FIELDS = ("k", "level", "window_s", "feature", "normalise")
+SHAPING_FIELDS = ("k", "level", "window_s", "loudness", "feature", "normalise")
 """Fields that define what a clustering *is*: an update keeps them, a change needs a refit."""
 
 
@@ -30,6 +30,13 @@ class ClusterConfig(StrictModel):
     window_s: float = Field(
         default=1.0, gt=0.0, description="window length in seconds (level=window)"
     )
+    loudness: bool = Field(
+        default=True,
+        description=(
+            "level=window: each window also carries its recorded level (dBFS, before the "
+            "encoder's gain normalisation), so loud and quiet sounds stay apart"
+        ),
+    )
     feature: Literal["embeddings", "tokens"] = Field(
         default="embeddings",
         description=(
@@ -37,13 +44,15 @@ class ClusterConfig(StrictModel):
             "tokens: bag-of-tokens histogram per segment (level=segment only)"
         ),
     )
-    normalise: Literal["centred-l2", "l2", "none"] = Field(
+    normalise: Literal["centred-l2", "standard", "l2", "none"] = Field(
         default="centred-l2",
         description=(
             "centred-l2: subtract the mean row of the first fit, then scale rows to unit "
             "length, so k-means groups by direction around the data's centre, not by "
             "loudness or the common offset every embedding shares; the centre is saved and "
-            "kept, so a new year is scaled like the old. l2: unit-length rows (cosine). "
+            "kept, so a new year is scaled like the old. standard: subtract the same centre "
+            "and divide each column by its standard deviation (both saved), so columns of "
+            "different units weigh alike. l2: unit-length rows (cosine). "
             "none: rows as they are"
         ),
     )

@@ -41,6 +41,7 @@ class Batch:
     segments: pa.Table
     blob_of_frame: np.ndarray
     blob_of_segment: np.ndarray
+    loudness: np.ndarray
 
 
 def make_batch(
@@ -78,7 +79,9 @@ def make_batch(
             "n_frames": pa.array([frames_per_segment] * n_segments, pa.int32()),
         }
     )
-    return Batch(tokens, embeddings.astype(np.float32), segments, blob_of_frame, blobs)
+    # each blob has its own recorded level, with some spread
+    loudness = -60.0 + 6.0 * blob_of_frame + rng.normal(0, 1.0, len(blob_of_frame))
+    return Batch(tokens, embeddings.astype(np.float32), segments, blob_of_frame, blobs, loudness)
 
 
 def write_store(
@@ -97,4 +100,6 @@ def write_store(
 
 def append(store: FeatureStore, batch: Batch) -> None:
     shards = sorted(set(batch.segments.column("shard").to_pylist()))
-    store.append(batch.tokens, batch.embeddings, batch.segments, shards=shards)
+    store.append(
+        batch.tokens, batch.embeddings, batch.segments, shards=shards, loudness=batch.loudness
+    )

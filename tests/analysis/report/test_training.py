@@ -70,3 +70,26 @@ def test_section_has_one_figure_per_group(tmp_path: Path):
     assert section.body.count("<img ") == 4
     assert "1 malformed lines" in section.body
     assert len(list((tmp_path / "report" / "img").iterdir())) == 4
+
+
+def _append_val(run_dir: Path, step: int, collapsed: float) -> None:
+    record = {
+        "step": step,
+        "split": "val",
+        "val/codebook_usage": 0.02,
+        "val/codebook_perplexity": 3.5,
+        "val/codebook_collapsed": collapsed,
+    }
+    with (run_dir / "metrics.jsonl").open("a") as handle:
+        handle.write(json.dumps(record) + "\n")
+
+
+def test_a_collapsed_codebook_at_the_last_validation_is_a_warning(tmp_path: Path):
+    run_dir = tmp_path / "run"
+    write_metrics(run_dir)
+    _append_val(run_dir, 31, collapsed=1.0)
+    body = build(_context(tmp_path, str(run_dir))).body
+    assert "Codebook collapse at the last validation (step 31): 2.0% of codes" in body
+    assert "perplexity 3.5" in body
+    _append_val(run_dir, 32, collapsed=0.0)
+    assert "Codebook collapse" not in build(_context(tmp_path, str(run_dir))).body
