@@ -325,10 +325,16 @@ def _train(
                         autocast(device, dtype),
                     )
                 values["time_s"] = state.elapsed_s + time.perf_counter() - started
+                collapse = config.validation.codebook_collapse(
+                    values["val/codebook_usage"], values["val/codebook_perplexity"]
+                )
+                values["val/codebook_collapsed"] = float(collapse is not None)
                 logged |= values
                 if is_main_process():
                     metrics_log.write(state.step, "val", values)
                     logger.info("step %d: %s", state.step, _brief(values))
+                    if collapse is not None:
+                        logger.warning("step %d: %s", state.step, collapse)
 
             # A signal on any rank stops every rank, after the same step.
             stopping = any_rank(stop.requested, device)

@@ -198,12 +198,36 @@ def build(ctx: ReportContext) -> page.Section:
                 warning=True,
             )
         )
+    collapse = _collapse_notice(curves)
+    if collapse:
+        parts.append(collapse)
     for title, caption, names in grouped(curves):
         image = _panels(ctx, curves, title, names)
         parts.append(page.heading(title))
         parts.append(page.figure(image, f"{title} over training steps", caption))
     parts.append(_config_part(layout))
     return page.Section("training", "Training", "".join(parts))
+
+
+COLLAPSED = "val/codebook_collapsed"
+"""1 when the trainer found a validation pass's codebook collapsed (thresholds: its config)."""
+
+
+def _collapse_notice(curves: Curves) -> str:
+    """A warning when the last validation pass found the codebook collapsed."""
+    series = curves.series.get("val", {})
+    if COLLAPSED not in series or not series[COLLAPSED][1] or series[COLLAPSED][1][-1] < 0.5:
+        return ""
+    step = int(series[COLLAPSED][0][-1])
+    usage = series.get("val/codebook_usage", ([], [math.nan]))[1][-1]
+    perplexity = series.get("val/codebook_perplexity", ([], [math.nan]))[1][-1]
+    return page.notice(
+        f"Codebook collapse at the last validation (step {step:,}): {usage:.1%} of codes "
+        f"used, perplexity {perplexity:.1f}, below the thresholds of the training config "
+        "(validation.min_codebook_usage, min_codebook_perplexity). Tokens of a collapsed "
+        "codebook carry little: expect weak sonotypes.",
+        warning=True,
+    )
 
 
 def _config_part(layout: RunLayout) -> str:

@@ -130,6 +130,37 @@ class ValidationConfig(StrictModel):
     max_batches: int | None = Field(
         default=50, ge=1, description="batches per validation pass (null: the whole held-out set)"
     )
+    min_codebook_usage: float = Field(
+        default=0.10,
+        ge=0.0,
+        le=1.0,
+        description="share of codes a validation pass should use; less is logged as collapse",
+    )
+    min_codebook_perplexity: float = Field(
+        default=16.0,
+        ge=0.0,
+        description="perplexity of the codes of a validation pass below which it is collapse",
+    )
+
+    def codebook_collapse(self, usage: float, perplexity: float) -> str | None:
+        """Why the codebook of a validation pass counts as collapsed, or None if it does not.
+
+        A collapsed codebook maps most sounds to a handful of codes: tokens then carry
+        little, and sonotypes built on them cannot tell sounds apart.
+        """
+        problems = []
+        if usage < self.min_codebook_usage:
+            problems.append(f"{usage:.1%} of codes used (threshold {self.min_codebook_usage:.0%})")
+        if perplexity < self.min_codebook_perplexity:
+            problems.append(
+                f"perplexity {perplexity:.1f} (threshold {self.min_codebook_perplexity:g})"
+            )
+        if not problems:
+            return None
+        return (
+            "codebook collapse: " + ", ".join(problems) + "; train longer, or check "
+            "codebook.init_batches and the dead-code threshold"
+        )
 
 
 class CheckpointConfig(StrictModel):

@@ -7,7 +7,7 @@ import pytest
 from sonotype.config import config_model
 from sonotype.config.load import CONFIGS_DIR, load_config
 from sonotype.config.model import ModelConfig
-from sonotype.config.train import TrainConfig
+from sonotype.config.train import TrainConfig, ValidationConfig
 from sonotype.errors import ConfigError
 
 TRAIN_PRESETS = sorted((CONFIGS_DIR / "train").glob("*.yaml"))
@@ -62,3 +62,15 @@ def test_train_presets_name_their_command_and_validate(path: Path):
 
 def test_the_presets_shipped():
     assert {p.stem for p in TRAIN_PRESETS} >= {"tiny", "wavtokenizer-40", "finetune-40", "gpu-8gb"}
+
+
+def test_codebook_collapse_names_each_figure_below_its_threshold():
+    validation = ValidationConfig(min_codebook_usage=0.1, min_codebook_perplexity=16)
+    assert validation.codebook_collapse(0.5, 100.0) is None
+    usage_only = validation.codebook_collapse(0.027, 40.0)
+    assert usage_only is not None
+    assert "2.7% of codes used (threshold 10%)" in usage_only
+    assert "perplexity" not in usage_only
+    both = validation.codebook_collapse(0.027, 6.2)
+    assert both is not None
+    assert "perplexity 6.2 (threshold 16)" in both

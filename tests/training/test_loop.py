@@ -190,3 +190,23 @@ def test_a_finished_run_resumes_to_nothing_even_when_the_data_changed(soundscape
 def test_too_few_shards_for_validation_is_a_config_error(soundscape_out, tmp_path):
     with pytest.raises(ConfigError, match="held_out_shards=0"):
         _run(soundscape_out, tmp_path / "run", "validation.held_out_shards=3")
+
+
+def test_a_codebook_below_the_thresholds_is_logged_and_recorded_as_collapsed(
+    soundscape_out, tmp_path, caplog
+):
+    with caplog.at_level("WARNING", logger="training.loop"):
+        _run(soundscape_out, tmp_path / "strict", "validation.min_codebook_usage=1.0")
+    assert "codebook collapse:" in caplog.text
+    assert "of codes used (threshold 100%)" in caplog.text
+    records = read_metrics(RunLayout(str(tmp_path / "strict")).metrics)
+    assert [r["val/codebook_collapsed"] for r in records if r[METRIC_SPLIT] == "val"] == [1.0, 1.0]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="training.loop"):
+        _run(
+            soundscape_out,
+            tmp_path / "lenient",
+            "validation.min_codebook_usage=0.0",
+            "validation.min_codebook_perplexity=0.0",
+        )
+    assert "codebook collapse" not in caplog.text
