@@ -3,7 +3,7 @@
 import importlib
 import sys
 
-BENCHMARKS = ("ingest", "shards_reader", "cluster", "train_memory", "encode")
+BENCHMARKS = ("ingest", "shards_reader", "cluster", "train_memory", "encode", "quality")
 
 
 def main(argv: list[str]) -> int:

@@ -2,8 +2,6 @@
 
     python -m benchmarks.cluster                      # N = 250k frames, dim 64, k 16
     python -m benchmarks.cluster --frames 50000       # quicker
-    python -m benchmarks.cluster --quality --store OUT/features.zarr \
-        --ground-truth EXAMPLE/ground_truth.parquet --example-root EXAMPLE --k 6
 
 The first form writes two synthetic feature stores (Gaussian blobs, float16, through
 `analysis.store`) under benchmarks/work/cluster/ and runs each measurement in its own
@@ -14,8 +12,8 @@ process so that peak RSS (`ru_maxrss`) belongs to that measurement alone:
   StreamingKMeans's default; and `KMeans`)
   on the same N frames held in memory: time, frames/s, and inertia over all N frames.
 
-`--quality` scores clusterings of a real store against the example corpus's ground
-truth (see benchmarks/cluster_quality.py).
+Clustering quality is measured by `benchmarks/quality.py` (`sonotype evaluate` over
+several example seeds).
 """
 
 import argparse
@@ -245,20 +243,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement")
     parser.add_argument("--child", choices=["pipeline", "stream", "minibatch", "kmeans"])
     parser.add_argument("--store")
-    parser.add_argument("--quality", action="store_true", help="NMI/ARI against ground truth")
-    parser.add_argument("--ground-truth")
-    parser.add_argument("--example-root")
     args = parser.parse_args(argv)
     if args.child:
         figures = _child(args.child, args.store, args.k, args.workers)
         figures["rss_mib"] = _peak_rss_mib()
         print(json.dumps(figures))
-        return 0
-    if args.quality:
-        from benchmarks.cluster_quality import quality_table
-
-        table = quality_table(args.store, args.ground_truth, args.example_root, args.k)
-        print(table.to_string(index=False))
         return 0
     results = run_performance(args.frames, args.k, args.workers, args.repeat)
     print(_report(results))

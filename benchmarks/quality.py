@@ -1,0 +1,124 @@
+"""Sonotype quality over several example seeds: `sonotype evaluate` beside the yardstick.
+
+    python -m benchmarks.quality                         # seeds 0 1 2, the demo's recipe
+    python -m benchmarks.quality --seeds 0 1 2 3 --demo-set train_steps=900
+
+For every seed: `sonotype demo` on the example written with that seed (year 1 fitted,
+year 2 added with `cluster --update`: the clustering `default`), then alternative
+clusterings of the same store, each scored with `sonotype evaluate` against the
+example's `ground_truth.csv`:
+
+- `default`: whatever the demo's recipe makes (fit on year 1, update with year 2);
+- `onefit`: the same settings fitted once on both years (the update's reference);
+- `frame`, `window-centred`, `window-standard`, `window-no-loudness`, `segment`: the
+  levels, normalisations and window features, fitted once on both years.
+
+Each evaluation also scores the log-mel yardstick (mean log-mel and spectral shape) on
+the same windows. Printed: mean ± standard deviation over seeds of NMI, ARI and the
+probe per unit and method, and the update's NMI relative to one fit. Everything is
+kept under --work (demo outputs are reused when complete), so re-running only
+re-scores.
+"""
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+WORK = Path(__file__).resolve().parent / "work" / "quality"
+K = 8
+VARIANTS: dict[str, list[str]] = {
+    "onefit": [],  # the default clustering's own settings (filled in per run)
+    "frame": ["--level", "frame", "--set", "normalise=centred-l2"],
+    "window-centred": ["--level", "window", "--set", "normalise=centred-l2"],
+    "window-standard": ["--level", "window", "--set", "normalise=standard"],
+    "window-no-loudness": [
+        "--level",
+        "window",
+        "--set",
+        "normalise=standard",
+        "--set",
+        "loudness=false",
+    ],
+    "segment": ["--level", "segment", "--set", "normalise=centred-l2"],
+}
+
+
+def _sonotype(*argv: str) -> None:
+    command = [sys.executable, "-m", "sonotype", *argv, "-q"]
+    subprocess.run(command, check=True)
+
+
+def run_seed(work: Path, seed: int, demo_settings: list[str]) -> pd.DataFrame:
+    """Demo, alternative clusterings and evaluations of one example seed."""
+    root = work / f"seed{seed}"
+    settings = ["--set", f"example_overrides=[seed={seed}]"]
+    for setting in demo_settings:
+        settings += ["--set", setting]
+    _sonotype("demo", "--out", str(root), *settings)
+    features = str(root / "out" / "features.zarr")
+    default_config = str(root / "out" / "clusters" / "default" / "config.yaml")
+    for name, arguments in VARIANTS.items():
+        extra = ["--config", default_config] if name == "onefit" else [*arguments, "--k", str(K)]
+        _sonotype("cluster", "--features", features, "--name", name, "--force", *extra)
+    frames = []
+    annotations = str(root / "example" / "ground_truth.csv")
+    for name in ["default", *VARIANTS]:
+        _sonotype("evaluate", str(root / "out"), "--name", name, "--annotations", annotations)
+        scores = pd.read_parquet(root / "out" / "clusters" / name / "evaluation" / "scores.parquet")
+        scores["clustering"] = name
+        scores["seed"] = seed
+        frames.append(scores)
+    return pd.concat(frames, ignore_index=True)
+
+
+def summarise(scores: pd.DataFrame) -> str:
+    """Mean ± sd over seeds per unit and method (the yardstick once per unit)."""
+    scores = scores.copy()
+    is_ours = scores["method"].str.startswith("sonotypes")
+    scores.loc[is_ours, "method"] = "sonotypes: " + scores.loc[is_ours, "clustering"]
+    # the yardstick does not depend on the clustering: keep one copy per seed
+    scores = scores[is_ours | (scores["clustering"] == "default")]
+    grouped = scores.groupby(["unit", "method"], sort=False)[["nmi", "ari", "probe"]]
+    mean, spread = grouped.mean(), grouped.std()
+    lines = [
+        f"seeds: {sorted(scores['seed'].unique())}, k = {int(scores['k'].iloc[0])}",
+        "",
+        "| unit | method | NMI | ARI | probe |",
+        "|---|---|---|---|---|",
+    ]
+    for (unit, method), row in mean.iterrows():
+        sd = spread.loc[(unit, method)]
+        cells = " | ".join(f"{row[c]:.3f} ± {sd[c]:.3f}" for c in ("nmi", "ari", "probe"))
+        lines.append(f"| {unit} | {method} | {cells} |")
+    window = scores[(scores["unit"] == "window") & is_ours.loc[scores.index]]
+    by_seed = window.pivot_table(index="seed", columns="clustering", values="nmi")
+    if {"default", "onefit"} <= set(by_seed.columns):
+        ratio = by_seed["default"] / by_seed["onefit"]
+        lines += [
+            "",
+            "year 1 then --update, NMI relative to one fit on both years (per window): "
+            + ", ".join(f"{value:.2f}" for value in ratio),
+        ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--work", type=Path, default=WORK)
+    parser.add_argument(
+        "--demo-set", action="append", default=[], metavar="KEY=VALUE", help="demo setting"
+    )
+    args = parser.parse_args(argv)
+    args.work.mkdir(parents=True, exist_ok=True)
+    scores = pd.concat([run_seed(args.work, seed, args.demo_set) for seed in args.seeds])
+    scores.to_csv(args.work / "scores.csv", index=False)
+    print(summarise(scores))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
