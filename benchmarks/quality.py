@@ -65,8 +65,9 @@ def run_seed(work: Path, seed: int, demo_settings: list[str]) -> pd.DataFrame:
         _sonotype("cluster", "--features", features, "--name", name, "--force", *extra)
     frames = []
     annotations = str(root / "example" / "ground_truth.csv")
-    for name in ["default", *VARIANTS]:
-        _sonotype("evaluate", str(root / "out"), "--name", name, "--annotations", annotations)
+    names = ["default", *VARIANTS]
+    _sonotype("evaluate", str(root / "out"), "--name", *names, "--annotations", annotations)
+    for name in names:
         scores = pd.read_parquet(root / "out" / "clusters" / name / "evaluation" / "scores.parquet")
         scores["clustering"] = name
         scores["seed"] = seed

@@ -16,6 +16,7 @@ sonotype) and `quality.png`.
 """
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,18 +90,26 @@ def evaluation_dir(out: str, name: str) -> str:
 
 
 def evaluate(
-    out: str, name: str, sources: list[str], settings: EvaluationSettings | None = None
-) -> Evaluation:
-    """Score clustering `name` of `OUT/features.zarr` against annotation files.
+    out: str,
+    names: Sequence[str],
+    sources: Sequence[str],
+    settings: EvaluationSettings | None = None,
+) -> list[Evaluation]:
+    """Score clusterings of `OUT/features.zarr` against annotation files.
+
+    The windows, the yardstick and the probes do not depend on the clustering: with
+    several names they are computed once and every clustering is scored on the same
+    windows (those every clustering has labelled).
 
     Args:
         out: the output root (catalog, shards, features.zarr, clusters/).
-        name: the clustering.
+        names: the clusterings.
         sources: annotation CSVs or Raven selection tables (see `evaluation.annotations`).
         settings: windows and labelling (defaults: 1 s windows, half-window overlap).
 
     Returns:
-        The scores and scored windows (also written under `evaluation_dir(out, name)`).
+        One evaluation per name, in order (each also written under
+        `evaluation_dir(out, name)`).
 
     Raises:
         SonotypeError: a missing store, clustering or catalog, unreadable annotations,
@@ -109,77 +118,92 @@ def evaluate(
     settings = settings or EvaluationSettings()
     layout = OutputLayout(out)
     store = open_store(layout.features)
-    clustering = load_clustering(clusters_dir(store.url, name))
+    clusterings = {name: load_clustering(clusters_dir(store.url, name)) for name in names}
     recordings = read_parquet(layout.recordings, ["recording_id", "path", "start_time"])
     annotations = read_annotations(sources, recordings.to_pandas(), settings.raven_label)
     recording_ids = set(annotations["recording_id"])
-    rows = []
-    scored_windows = pd.DataFrame()
+    rows: dict[str, list[dict]] = {name: [] for name in names}
+    scored: dict[str, pd.DataFrame] = {}
     for unit, window_s in ((WINDOW, settings.window_s), (SEGMENT, None)):
         windows = window_table(store, recording_ids, window_s)
         windows["label"] = dominant_labels(
             windows, annotations, settings.min_overlap, settings.fill
         )
-        windows["sonotype"] = window_sonotypes(store, clustering, name, windows)
-        windows = windows[windows["label"].notna() & (windows["sonotype"] >= 0)]
-        windows = windows.reset_index(drop=True)
-        if windows.empty:
+        labelled = windows["label"].notna()
+        sonotypes = {}
+        for name, clustering in clusterings.items():
+            sonotypes[name] = window_sonotypes(store, clustering, name, windows)
+            labelled &= sonotypes[name] >= 0
+        if not labelled.any():
             raise SonotypeError(
                 f"no {unit} of the store is covered by an annotation for at least "
                 f"{settings.min_overlap:.0%} of its length"
             )
+        windows = windows[labelled].reset_index(drop=True)
         logger.info("%s unit: %d labelled windows", unit, len(windows))
-        rows += _score_unit(unit, windows, store, layout.shards_dir, clustering.k, name, settings)
-        if unit == WINDOW:
-            scored_windows = windows
-    scores = pd.DataFrame(rows)
-    directory = evaluation_dir(out, name)
-    _write(directory, scores, scored_windows)
-    return Evaluation(scores, scored_windows, directory)
+        unit_scores = _UnitScores(unit, windows, store, layout.shards_dir, settings)
+        for name, clustering in clusterings.items():
+            partition = sonotypes[name][labelled.to_numpy()]
+            rows[name] += unit_scores.rows(name, clustering.k, partition)
+            if unit == WINDOW:
+                scored[name] = windows.assign(sonotype=partition)
+    results = []
+    for name in names:
+        scores = pd.DataFrame(rows[name])
+        directory = evaluation_dir(out, name)
+        _write(directory, scores, scored[name])
+        results.append(Evaluation(scores, scored[name], directory))
+    return results
 
 
-def _score_unit(
-    unit: str,
-    windows: pd.DataFrame,
-    store: FeatureStore,
-    shards_dir: str,
-    k: int,
-    name: str,
-    settings: EvaluationSettings,
-) -> list[dict]:
-    truth = windows["label"].astype(str).to_numpy()
-    groups = windows["recording_id"].to_numpy()
-    log_mel = log_mel_windows(shards_dir, windows, store.sample_rate)
-    methods = [
-        (
-            f"{SONOTYPES} ({name})",
-            windows["sonotype"].to_numpy(),
-            window_representation(store, windows),
-        ),
-        (LOG_MEL, None, log_mel),
-        (SHAPE, None, spectral_shape(log_mel)),
-    ]
-    common = {
-        "unit": unit,
-        "k": k,
-        "n_windows": len(windows),
-        "n_recordings": len(np.unique(groups)),
-        "n_labels": len(np.unique(truth)),
-        "chance": majority_share(truth),
-    }
-    rows = []
-    for method, partition, features in methods:
-        if partition is None:
-            partition = kmeans_partition(features, k, settings.seed)
-        rows.append(
-            {
-                "method": method,
-                **common,
-                **partition_scores(truth, partition),
-                "probe": probe_accuracy(features, truth, groups, settings.seed),
-            }
-        )
-    return rows
+class _UnitScores:
+    """The scores of one unit's windows: the yardstick and the probes computed once,
+    k-means of the yardstick once per k."""
+
+    def __init__(
+        self,
+        unit: str,
+        windows: pd.DataFrame,
+        store: FeatureStore,
+        shards_dir: str,
+        settings: EvaluationSettings,
+    ):
+        self.unit, self.seed = unit, settings.seed
+        self.truth = windows["label"].astype(str).to_numpy()
+        groups = windows["recording_id"].to_numpy()
+        log_mel = log_mel_windows(shards_dir, windows, store.sample_rate)
+        self.features = {LOG_MEL: log_mel, SHAPE: spectral_shape(log_mel)}
+        representation = window_representation(store, windows)
+        self.probes = {
+            method: probe_accuracy(features, self.truth, groups, self.seed)
+            for method, features in [(SONOTYPES, representation), *self.features.items()]
+        }
+        self.common = {
+            "n_windows": len(windows),
+            "n_recordings": len(np.unique(groups)),
+            "n_labels": len(np.unique(self.truth)),
+            "chance": majority_share(self.truth),
+        }
+        self._yardstick: dict[int, list[dict]] = {}
+
+    def rows(self, name: str, k: int, partition: np.ndarray) -> list[dict]:
+        """The clustering's row, then the yardstick's rows at its k."""
+        if k not in self._yardstick:
+            self._yardstick[k] = [
+                self._row(method, k, kmeans_partition(features, k, self.seed), method)
+                for method, features in self.features.items()
+            ]
+        return [self._row(f"{SONOTYPES} ({name})", k, partition, SONOTYPES), *self._yardstick[k]]
+
+    def _row(self, method: str, k: int, partition: np.ndarray, probe: str) -> dict:
+        return {
+            "unit": self.unit,
+            "method": method,
+            "k": k,
+            **self.common,
+            **partition_scores(self.truth, partition),
+            "probe": self.probes[probe],
+        }
 
 
 def _write(directory: str, scores: pd.DataFrame, windows: pd.DataFrame) -> None:

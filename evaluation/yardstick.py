@@ -59,14 +59,12 @@ def log_mel_windows(shards_dir: str, windows: pd.DataFrame, sample_rate: int) ->
         if missing:
             raise SonotypeError(f"{url}: segment(s) {', '.join(sorted(missing)[:3])} not found")
         for key, key_rows in windows.loc[rows].groupby("key").groups.items():
-            samples = torch.from_numpy(decoded[key])
+            # one spectrogram per segment; a window averages the frames centred in it
+            log_mel = torch.log(mel(torch.from_numpy(decoded[key])) + FLOOR).numpy()
             for row in key_rows:
-                start = int(windows.at[row, "sample_start"])
-                stop = int(windows.at[row, "sample_stop"])
-                spectrum = mel(samples[start:stop])
-                features[windows.index.get_loc(row)] = (
-                    torch.log(spectrum + FLOOR).mean(dim=-1).numpy()
-                )
+                first = -(-int(windows.at[row, "sample_start"]) // hop)
+                stop = -(-int(windows.at[row, "sample_stop"]) // hop)
+                features[windows.index.get_loc(row)] = log_mel[:, first:stop].mean(axis=1)
     return features
 
 

@@ -12,6 +12,7 @@ _EPILOG = """\
 examples:
   sonotype evaluate out --annotations example/ground_truth.csv
   sonotype evaluate out --name seg12 --annotations labels.csv --window 2
+  sonotype evaluate out --name default win seg --annotations labels.csv   (compare three)
   sonotype evaluate out --annotations raven/*.selections.txt --raven-label Species \\
       --fill none                        (windows without a selection count as "none")
 
@@ -45,7 +46,13 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
     parser.add_argument(
         "--annotations", nargs="+", required=True, metavar="FILE", help="CSV or Raven tables"
     )
-    parser.add_argument("--name", default="default", help="clustering to score")
+    parser.add_argument(
+        "--name",
+        nargs="+",
+        default=["default"],
+        metavar="NAME",
+        help="clustering(s) to score; several share the windows, yardstick and probes",
+    )
     parser.add_argument(
         "--window", type=float, default=1.0, metavar="SECONDS", help="window length"
     )
@@ -79,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         raven_label=args.raven_label,
         seed=args.seed,
     )
-    result = evaluation.evaluate(args.out, args.name, args.annotations, settings)
-    sys.stdout.write(result.describe() + "\n")
-    logger.info("evaluation written to %s", result.directory)
+    for result in evaluation.evaluate(args.out, args.name, args.annotations, settings):
+        sys.stdout.write(result.describe() + "\n\n")
+        logger.info("evaluation written to %s", result.directory)
     return 0

@@ -3,9 +3,11 @@
 import pandas as pd
 import pytest
 
+from analysis import cluster_features
 from evaluation import EvaluationSettings, evaluate
 from evaluation.windows import dominant_labels
 from sonotype.cli.main import main
+from sonotype.config.cluster import ClusterConfig
 from tests.evaluation.outputs import N_RECORDINGS, SEGMENT_S, SEGMENTS_PER_RECORDING, write_outputs
 
 N_WINDOWS = N_RECORDINGS * SEGMENTS_PER_RECORDING * SEGMENT_S
@@ -21,7 +23,7 @@ def _by_method(scores: pd.DataFrame, unit: str) -> dict[str, pd.Series]:
 
 def test_sonotypes_that_follow_the_classes_score_like_the_yardstick(tmp_path):
     out, annotations = write_outputs(tmp_path)
-    result = evaluate(out, "default", [annotations])
+    result = evaluate(out, ["default"], [annotations])[0]
     window = _by_method(result.scores, "window")
     assert set(window) == {"sonotypes", "log-mel mean", "spectral shape"}
     assert {int(row["n_windows"]) for row in window.values()} == {N_WINDOWS}
@@ -39,7 +41,7 @@ def test_sonotypes_that_follow_the_classes_score_like_the_yardstick(tmp_path):
 
 def test_sonotypes_from_features_without_information_score_near_zero(tmp_path):
     out, annotations = write_outputs(tmp_path, informative=False)
-    window = _by_method(evaluate(out, "default", [annotations]).scores, "window")
+    window = _by_method(evaluate(out, ["default"], [annotations])[0].scores, "window")
     assert window["sonotypes"]["nmi"] < 0.3
     assert window["sonotypes"]["probe"] < 0.8
     # the yardstick reads the audio, not the store, so it still finds the classes
@@ -68,8 +70,8 @@ def test_a_clustering_that_does_not_exist_is_a_clear_error(tmp_path, capsys):
 def test_longer_windows_count_fewer_windows(tmp_path):
     out, annotations = write_outputs(tmp_path)
     result = evaluate(
-        out, "default", [annotations], EvaluationSettings(window_s=2.0, min_overlap=0.5)
-    )
+        out, ["default"], [annotations], EvaluationSettings(window_s=2.0, min_overlap=0.5)
+    )[0]
     # a 2 s window covers two seconds of possibly different classes: ties go to either
     assert len(result.windows) == N_RECORDINGS * SEGMENTS_PER_RECORDING
 
@@ -116,10 +118,25 @@ def test_the_report_shows_the_evaluation_and_says_whether_sonotypes_trail(tmp_pa
     assert main(["report", out, "-q"]) == 0
     page = (tmp_path / "out" / "report" / "index.html").read_text()
     assert "No evaluation of clustering" in page
-    evaluate(out, "default", [annotations])
+    evaluate(out, ["default"], [annotations])[0]
     assert main(["report", out, "-q"]) == 0
     page = (tmp_path / "out" / "report" / "index.html").read_text()
     quality = page[page.index('id="quality"') :]
     assert "spectral shape" in quality
     assert "the sonotypes trail the stronger yardstick" in quality
     assert (tmp_path / "out" / "report" / "img" / "quality.png").is_file()
+
+
+def test_several_clusterings_are_scored_on_the_same_windows_and_yardstick(tmp_path):
+    out, annotations = write_outputs(tmp_path)
+    config = ClusterConfig(k=3, level="segment", normalise="none", k_selection=[])
+    cluster_features(f"{out}/features.zarr", name="seg", config=config, workers=1)
+    frame, segment = evaluate(out, ["default", "seg"], [annotations])
+    assert frame.scores["k"].iloc[0] == 2
+    assert segment.scores["k"].iloc[0] == 3
+    assert frame.windows[["recording_id", "start_s"]].equals(
+        segment.windows[["recording_id", "start_s"]]
+    )
+    # the probes do not depend on the clustering; the yardstick follows each one's k
+    assert frame.scores["probe"].tolist() == segment.scores["probe"].tolist()
+    assert (tmp_path / "out" / "clusters" / "seg" / "evaluation" / "scores.parquet").is_file()
