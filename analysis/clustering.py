@@ -24,7 +24,7 @@ import numpy as np
 
 from analysis import clusters_io
 from analysis.clusters_io import Clustering, HistoryEntry
-from analysis.features import CENTRED, WINDOW, FeatureSpec, FeatureView, row_moments
+from analysis.features import CENTRED, SCALED, WINDOW, FeatureSpec, FeatureView, row_moments
 from analysis.incremental import centroid_drift, label_changes, match_centroids
 from analysis.kmeans import StreamingKMeans, block_sample, reservoir_sample
 from analysis.labelling import ensure_labels
@@ -159,7 +159,7 @@ def _new_spec(store: str, features: FeatureStore, config: ClusterConfig) -> Feat
         return spec
     raw = replace(spec, normalise="none").open(features)
     centre, scale = row_moments(raw, config.block_rows)
-    return replace(spec, centre=centre, scale=scale if config.normalise == "standard" else None)
+    return replace(spec, centre=centre, scale=scale if config.normalise in SCALED else None)
 
 
 def _fit_new(name: str, directory: str, config: ClusterConfig, view: FeatureView) -> np.ndarray:

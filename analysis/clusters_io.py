@@ -8,8 +8,9 @@ OUT/clusters/<name>/
                               n_frames, n_segments, shards at fit time); written last
   config.yaml                 the resolved ClusterConfig of the latest fit or update
   centre.npy                  float32 [dim]: the row subtracted before normalising
-                              ("centred-l2", "standard"); fixed at the fit, kept by updates
-  scale.npy                   float32 [dim]: the column scales of "standard", likewise
+                              ("centred-l2", "standard", "balanced"); fixed, kept by updates
+  scale.npy                   float32 [dim]: the column scales of "standard" and
+                              "balanced", likewise
   history.json                one entry per version (fit or update): see `HistoryEntry`
   versions/v0001/centroids.npy  float32 [k, dim]: row j is sonotype j (normalised space)
   versions/v0001/counts.npy     float64 [k]: rows each centroid summarises (fit weight)
@@ -191,8 +192,8 @@ def load_clustering(directory: str) -> Clustering:
     version = int(model["version"])
     folder = version_dir(directory, version)
     history = [e for e in _read_json(join(directory, HISTORY_FILE)) if e["version"] <= version]
-    centred = model["normalise"] in ("centred-l2", "standard")
-    scaled = model["normalise"] == "standard"
+    centred = model["normalise"] in ("centred-l2", "standard", "balanced")
+    scaled = model["normalise"] in ("standard", "balanced")
     return Clustering(
         directory=directory,
         model=model,

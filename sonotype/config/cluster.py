@@ -20,7 +20,7 @@ class ClusterConfig(StrictModel):
 
     k: int = Field(default=16, ge=2, le=32767, description="number of sonotypes")
     level: Literal["frame", "window", "segment"] = Field(
-        default="frame",
+        default="window",
         description=(
             "cluster every frame; every window (window_s long: the mean and standard "
             "deviation of its frame embeddings; labels are written per frame); or every "
@@ -44,15 +44,17 @@ class ClusterConfig(StrictModel):
             "tokens: bag-of-tokens histogram per segment (level=segment only)"
         ),
     )
-    normalise: Literal["centred-l2", "standard", "l2", "none"] = Field(
-        default="centred-l2",
+    normalise: Literal["centred-l2", "standard", "balanced", "l2", "none"] = Field(
+        default="balanced",
         description=(
             "centred-l2: subtract the mean row of the first fit, then scale rows to unit "
             "length, so k-means groups by direction around the data's centre, not by "
             "loudness or the common offset every embedding shares; the centre is saved and "
             "kept, so a new year is scaled like the old. standard: subtract the same centre "
             "and divide each column by its standard deviation (both saved), so columns of "
-            "different units weigh alike. l2: unit-length rows (cosine). "
+            "different units weigh alike. balanced: standard, then each block of columns "
+            "(embedding means, embedding spreads, level) divided by the root of its width, "
+            "so that blocks weigh alike. l2: unit-length rows (cosine). "
             "none: rows as they are"
         ),
     )

@@ -21,7 +21,14 @@ OFFSET = np.full(DIM, 200.0, np.float32)
 NEW_YEAR = [0, 0, 0, 1]
 """The new year's sounds: mostly the first, some of the second (blob i → old blob)."""
 CONFIG = ClusterConfig(
-    k=K, block_rows=400, batch_size=256, reservoir_size=1000, k_selection=[], timezone="UTC"
+    k=K,
+    level="frame",
+    normalise="centred-l2",
+    block_rows=400,
+    batch_size=256,
+    reservoir_size=1000,
+    k_selection=[],
+    timezone="UTC",
 )
 
 

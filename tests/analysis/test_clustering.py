@@ -24,6 +24,7 @@ YEAR2 = dt.datetime(2025, 3, 15, 5, 0, tzinfo=dt.UTC)
 K, DIM = 4, 8
 CONFIG = ClusterConfig(
     k=K,
+    level="frame",  # frame-level rows: each frame its own row
     normalise="none",
     block_rows=400,
     batch_size=256,

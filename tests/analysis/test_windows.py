@@ -118,3 +118,19 @@ def test_window_frames_come_exactly_with_the_window_level():
         FeatureSpec("x", WINDOW, "embeddings", "none").open()
     with pytest.raises(SonotypeError, match="window_frames"):
         FeatureSpec("x", "frame", "embeddings", "none", window_frames=10).open()
+
+
+def test_balanced_rows_give_each_block_of_columns_the_same_total_weight(store_url):
+    config = ClusterConfig(
+        k=3, level="window", normalise="balanced", block_rows=64, batch_size=64, k_selection=[]
+    )
+    cluster_features(store_url, name="bal", config=config, workers=1)
+    spec = load_clustering(clusters_dir(store_url, "bal")).feature_spec(store_url)
+    store = open_store(store_url)
+    rows = spec.open().read(0, store.n_frames).astype(np.float64)
+    variance = rows.var(axis=0)
+    dim = store.dim
+    # means, spreads, level: each block's columns add up to a variance of one
+    assert variance[:dim].sum() == pytest.approx(1.0, rel=1e-3)
+    assert variance[dim : 2 * dim].sum() == pytest.approx(1.0, rel=1e-3)
+    assert variance[-1] == pytest.approx(1.0, rel=1e-3)

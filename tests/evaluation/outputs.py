@@ -130,5 +130,7 @@ def _write_store(
         }
     )
     store.append(classes.astype(np.int16), embeddings.astype(np.float32), table, shards=[])
-    config = ClusterConfig(k=2, normalise="none", block_rows=64, batch_size=64, k_selection=[])
+    config = ClusterConfig(
+        k=2, level="frame", normalise="none", block_rows=64, batch_size=64, k_selection=[]
+    )
     cluster_features(url, name="default", config=config, workers=1)

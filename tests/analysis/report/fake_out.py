@@ -50,6 +50,7 @@ FAILED = {
 IGNORED = "/data/SITE-A/2024/._20240315_000000.WAV"
 CLUSTER = ClusterConfig(
     k=K,
+    level="frame",  # frames of one segment differ: the report's frame-level paths
     normalise="none",
     block_rows=200,
     batch_size=128,
