@@ -53,7 +53,10 @@ class ClusterSummary:
         n_rows: rows the model has seen.
         n_labelled: rows labelled in this run.
         inertia: mean squared distance of the rows labelled in this run (NaN if none).
-        churn: share of old rows whose sonotype changed (updates only).
+        relabelled: share of old rows whose stored label was rewritten with another
+            sonotype (updates only; 0 unless `relabel_all`).
+        reassigned: share of old rows the new centroids would place in another sonotype
+            (updates only): how far the map drifted, whether or not labels were rewritten.
         drift_max: largest centroid drift (updates only).
         tables: statistics tables written in this run, by name → path.
     """
@@ -67,7 +70,8 @@ class ClusterSummary:
     n_rows: int
     n_labelled: int
     inertia: float
-    churn: float | None = None
+    relabelled: float | None = None
+    reassigned: float | None = None
     drift_max: float | None = None
     tables: dict[str, str] = field(default_factory=dict)
 
@@ -79,8 +83,12 @@ class ClusterSummary:
         )
         if self.n_labelled:
             text += f" (mean squared distance {self.inertia:.4g})"
-        if self.churn is not None:
-            text += f"; churn {self.churn:.2%}, largest centroid drift {self.drift_max:.4g}"
+        if self.reassigned is not None:
+            text += (
+                f"; stored labels rewritten: {self.relabelled:.2%}; old rows the new "
+                f"centroids would place elsewhere: {self.reassigned:.2%}; largest centroid "
+                f"drift {self.drift_max:.4g}"
+            )
         return text + f"; saved in {self.directory}"
 
 
@@ -220,9 +228,12 @@ def _update(
         "strategy": config.update_strategy,
         **_data_version(view.store),
         "mapping": mapping.tolist(),
-        "churn": changed / max(1, len(sample)),
-        "churn_method": "sample",
-        "churn_rows": len(sample),
+        # the share of old rows that would move, estimated on a sample until (with
+        # relabel_all) labelling counts it exactly; labels rewritten: none so far
+        "reassigned": changed / max(1, len(sample)),
+        "reassigned_method": "sample",
+        "reassigned_rows": len(sample),
+        "relabelled": 0.0,
         "drift": drift.tolist(),
         "drift_mean": float(drift.mean()),
         "drift_max": float(drift.max()),
@@ -236,10 +247,10 @@ def _update(
         dump_config(config),
     )
     logger.info(
-        "update of %r: %d new rows; churn %.2f%% (sample of %d), drift max %.4g",
+        "update of %r: %d new rows; %.2f%% of old rows would move (sample of %d), drift max %.4g",
         name,
         n_rows - n_old,
-        100 * entry["churn"],
+        100 * entry["reassigned"],
         len(sample),
         entry["drift_max"],
     )
@@ -318,7 +329,7 @@ def cluster_features(
         config: settings (None: the schema defaults).
         update: add the rows committed since the saved version (a new year): continue
             the model, match centroids to keep sonotype identities, record mapping,
-            churn and drift.
+            the share of old rows rewritten and that would move, and drift.
         force: refit from scratch, replacing a clustering made with other settings or
             on other rows.
         workers: threads for labelling when no scheduler is given.
@@ -397,7 +408,8 @@ def cluster_features(
         n_rows=current.n_rows,
         n_labelled=n_labelled,
         inertia=inertia,
-        churn=last["churn"] if updated else None,
+        relabelled=last["relabelled"] if updated else None,
+        reassigned=last["reassigned"] if updated else None,
         drift_max=last["drift_max"] if updated else None,
         tables=tables,
     )

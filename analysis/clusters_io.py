@@ -61,8 +61,11 @@ HistoryEntry = dict[str, Any]
 `n_shards`, `inertia` (mean squared distance of the rows labelled by this version),
 `n_labelled`, `sizes` (rows per sonotype in the label array, once labelled), and for
 updates `mapping` (`mapping[j]` = index of the raw refitted centroid that became
-sonotype j), `churn` (share of previously seen rows whose sonotype changed),
-`churn_method` ("exact" over all old rows, or "sample"), `churn_rows`, `drift` (per
+sonotype j), `relabelled` (share of previously seen rows whose stored label was
+rewritten with another sonotype: 0 unless `relabel_all`), `reassigned` (share of
+previously seen rows the new centroids would place in another sonotype, whether or
+not their labels were rewritten), `reassigned_method` ("exact" over all old rows, or
+"sample"), `reassigned_rows`, `drift` (per
 sonotype, Euclidean distance between its old and new centroid), `drift_mean`,
 `drift_max`."""
 
@@ -244,7 +247,7 @@ def commit_version(
 
 
 def update_history_entry(directory: str, version: int, changes: dict[str, Any]) -> None:
-    """Add results known only after labelling (sizes, exact churn) to a version's entry."""
+    """Add results known only after labelling (sizes, exact shares) to a version's entry."""
     history = _read_json(join(directory, HISTORY_FILE))
     for entry in history:
         if entry["version"] == version:

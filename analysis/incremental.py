@@ -1,4 +1,4 @@
-"""Stable sonotype identities across versions: matching, churn and drift.
+"""Stable sonotype identities across versions: matching, reassignment and drift.
 
 When a new year arrives the model is continued (or refitted) and its raw centroid
 order may differ from the previous version's: a refit starts from a new k-means++

@@ -147,9 +147,10 @@ def ensure_labels(
     """Label the current version's rows unless already done; returns (rows, mean inertia).
 
     After a fit (or an update with `relabel_all`) every row is labelled, comparing with
-    the previous version's centroids for the exact churn; after an update, only the new
-    rows. The version's history entry then gets `sizes`, `n_labelled`, `inertia` (and
-    the exact churn), and the label array's attributes record the version as complete.
+    the previous version's centroids for the exact share of old rows that moved; after
+    an update, only the new rows. The version's history entry then gets `sizes`,
+    `n_labelled`, `inertia` (and that exact share), and the label array's attributes
+    record the version as complete.
     """
     if labels_complete(store, name, clustering):
         return 0, float("nan")
@@ -176,10 +177,13 @@ def ensure_labels(
         "inertia": counts.inertia / max(1, counts.n_rows),
     }
     if counts.n_compared:
+        # every old row was relabelled: those that moved were rewritten
+        share = counts.n_changed / counts.n_compared
         changes.update(
-            churn=counts.n_changed / counts.n_compared,
-            churn_method="exact",
-            churn_rows=counts.n_compared,
+            reassigned=share,
+            reassigned_method="exact",
+            reassigned_rows=counts.n_compared,
+            relabelled=share,
         )
     clusters_io.update_history_entry(clustering.directory, clustering.version, changes)
     store.set_labels_attrs(

@@ -1,8 +1,10 @@
 """Label stability across clustering versions, and the choice of k.
 
 From the clustering's `history.json` (one entry per fit or update; see
-`analysis.clusters_io.HistoryEntry`): a table of versions, the churn of each update
-(share of previously seen rows whose sonotype changed), the sonotype sizes of each
+`analysis.clusters_io.HistoryEntry`): a table of versions, and for each update two
+different things: the share of previously seen rows whose stored label was rewritten,
+and the share the new centroids would place in another sonotype (the map's drift,
+whether or not labels were rewritten); the sonotype sizes of each
 version, and each sonotype's centroid drift at the latest update. From
 `stats/k_selection.parquet`: inertia and silhouette over a range of k.
 """
@@ -25,12 +27,23 @@ def _number(value: object, digits: int = 3) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
+def reassigned(entry: dict) -> float | None:
+    """Share of old rows the version's centroids would move (`churn` in older histories)."""
+    return entry.get("reassigned", entry.get("churn"))
+
+
+def _share(value: float | None, method: str | None = None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.2%}" + (f" ({method})" if method else "")
+
+
 def version_rows(history: list[dict]) -> list[list[str]]:
-    """One table row per version: version, kind, created, rows, new rows, churn, drift, inertia."""
+    """One table row per version: version, kind, created, rows, new rows, labels rewritten,
+    rows that would move, drift mean and max, inertia."""
     rows = []
     for entry in history:
-        churn = entry.get("churn")
-        churn_text = "–" if churn is None else f"{churn:.2%} ({entry.get('churn_method', '?')})"
+        method = entry.get("reassigned_method", entry.get("churn_method", "?"))
         rows.append(
             [
                 str(entry.get("version", "?")),
@@ -38,7 +51,8 @@ def version_rows(history: list[dict]) -> list[list[str]]:
                 str(entry.get("created", ""))[:16].replace("T", " "),
                 _number(entry.get("n_rows")),
                 _number(entry.get("n_new_rows")),
-                churn_text,
+                _share(entry.get("relabelled")),
+                _share(reassigned(entry), method),
                 _number(entry.get("drift_mean")),
                 _number(entry.get("drift_max")),
                 _number(entry.get("inertia")),
@@ -60,7 +74,7 @@ def size_shares(history: list[dict], k: int) -> tuple[list[int], np.ndarray]:
 
 def _stability_image(ctx: ReportContext, history: list[dict], k: int) -> Image | None:
     versions, shares = size_shares(history, k)
-    updates = [e for e in history if e.get("kind") == "update" and e.get("churn") is not None]
+    updates = [e for e in history if e.get("kind") == "update" and reassigned(e) is not None]
     drift = next((e.get("drift") for e in reversed(history) if e.get("drift")), None)
     panels = [bool(versions), bool(updates), drift is not None]
     if not any(panels):
@@ -80,10 +94,16 @@ def _stability_image(ctx: ReportContext, history: list[dict], k: int) -> Image |
         index += 1
     if updates:
         axes = figure.add_subplot(1, sum(panels), index)
-        churn = [100 * e["churn"] for e in updates]
-        axes.bar([f"v{e['version']}" for e in updates], churn)
-        axes.set_ylim(0, max(1.0, 1.2 * max(churn)))
-        axes.set_title("churn per update (% of old rows relabelled)", fontsize=9)
+        labels = [f"v{e['version']}" for e in updates]
+        moved = [100 * reassigned(e) for e in updates]
+        rewritten = [100 * (e.get("relabelled") or 0.0) for e in updates]
+        positions = np.arange(len(updates))
+        axes.bar(positions - 0.2, rewritten, 0.4, label="labels rewritten")
+        axes.bar(positions + 0.2, moved, 0.4, label="would move")
+        axes.set_xticks(positions, labels)
+        axes.set_ylim(0, max(1.0, 1.2 * max(moved + rewritten)))
+        axes.set_title("% of old rows per update", fontsize=9)
+        axes.legend(fontsize=7, frameon=False)
         index += 1
     if drift is not None:
         axes = figure.add_subplot(1, sum(panels), index)
@@ -122,24 +142,30 @@ def build(ctx: ReportContext) -> page.Section:
     """The stability section (raises MissingInputError without a clustering)."""
     clustering = ctx.clustering()
     history, k = clustering.history, clustering.k
-    header = ["version", "kind", "created", "rows", "new rows", "churn", "drift mean"]
+    header = ["version", "kind", "created", "rows", "new rows", "labels rewritten"]
+    header += ["would move", "drift mean", "drift max", "inertia"]
     parts = [
         page.paragraph(
             "Each update (a new year of data) continues the model and matches the new "
-            "centroids to the old ones, so sonotype numbers keep their meaning. Churn is "
-            "the share of already-seen rows whose sonotype changed; drift is how far each "
-            "centroid moved (in the clustering's normalised space).",
+            "centroids to the old ones, so sonotype numbers keep their meaning. Two "
+            'different shares of the already-seen rows: "labels rewritten" is how many '
+            "stored labels an update actually changed (none unless it relabels everything); "
+            '"would move" is how many the new centroids would place in another sonotype, '
+            "i.e. how far the map drifted. Drift is how far each centroid moved (in the "
+            "clustering's normalised space).",
             lead=True,
         ),
-        page.table(
-            [*header, "drift max", "inertia"], version_rows(history), numeric=[3, 4, 6, 7, 8]
-        ),
+        page.table(header, version_rows(history), numeric=[3, 4, 5, 6, 7, 8, 9]),
     ]
     if len(history) < 2:
         parts.append(page.paragraph("Only one version so far: stability shows after an update."))
     image = _stability_image(ctx, history, k)
     if image is not None:
-        parts.append(page.figure(image, "sonotype shares, churn and drift across versions"))
+        parts.append(
+            page.figure(
+                image, "sonotype shares, rewritten and moving rows, and drift across versions"
+            )
+        )
     k_image = _k_selection_image(ctx, k)
     if k_image is not None:
         parts.append(page.heading("Choice of k"))

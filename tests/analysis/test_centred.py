@@ -77,7 +77,8 @@ def test_sounds_sharing_an_offset_are_found_and_the_centre_survives_updates(tmp_
     updated = load_clustering(summary.directory)
     # the space does not move with the new year's mean, so last year's labels hold
     np.testing.assert_array_equal(updated.centre, clustering.centre)
-    assert summary.churn == 0.0
+    assert summary.reassigned == 0.0
+    assert summary.relabelled == 0.0
     labels = open_store(url).array("labels/default")[:]
     n_old = len(year1.blob_of_frame)
     old_label = dict(zip(year1.blob_of_frame.tolist(), labels[:n_old], strict=True))

@@ -126,13 +126,18 @@ def test_update_keeps_sonotype_identity(years, strategy, random_state):
     np.testing.assert_allclose(entry["drift"], drift, rtol=1e-5)
     assert entry["drift_max"] == pytest.approx(drift.max())
     assert 0 < entry["drift_max"] < 1.0
-    assert (entry["churn"], entry["churn_method"], entry["churn_rows"]) == (0.0, "sample", 4800)
+    assert (entry["reassigned"], entry["reassigned_method"], entry["reassigned_rows"]) == (
+        0.0,
+        "sample",
+        4800,
+    )
+    assert entry["relabelled"] == 0.0
     assert entry["n_new_rows"] == 2400
     assert entry["n_labelled"] == 2400
     assert entry["sizes"] == np.bincount(labels, minlength=K).tolist()
 
 
-def test_churn_is_the_share_of_old_frames_whose_sonotype_changed(tmp_path):
+def test_rewritten_and_moving_shares_of_old_frames_are_reported_apart(tmp_path):
     # Overlapping blobs along one axis; next year the middle one moves right, so frames
     # near its borders change sonotype.
     centres = np.zeros((3, 2), np.float32)
@@ -142,20 +147,34 @@ def test_churn_is_the_share_of_old_frames_whose_sonotype_changed(tmp_path):
     moved = centres + np.array([[0, 0], [2.5, 0], [0, 0]], np.float32)
     year2 = make_batch(moved, 90, 40, rng, YEAR2, noise=1.5)
     url = str(tmp_path / "features.zarr")
+    # the same two years, once updated without and once with relabelling every frame
+    # (each store in its own folder: a store's clusterings live beside it)
+    kept_url = str(tmp_path / "kept" / "features.zarr")
+    write_store(kept_url, [year1], frames_per_chunk=200)
     write_store(url, [year1], frames_per_chunk=200)
     config = _config(k=3, k_selection=[], relabel_all=True)
     cluster_features(url, config=config)
+    cluster_features(kept_url, config=_config(k=3, k_selection=[]))
     old_labels = _labels(url)
+    kept_old_labels = _labels(kept_url)
     append(open_store(url, mode="r+"), year2)
+    append(open_store(kept_url, mode="r+"), year2)
     summary = cluster_features(url, config=config, update=True)
     new_labels = _labels(url)
     entry = load_clustering(summary.directory).history[-1]
     changed = float(np.mean(old_labels != new_labels[:3600]))
-    assert entry["churn_method"] == "exact"
-    assert entry["churn_rows"] == 3600
-    assert entry["churn"] == pytest.approx(changed)
+    assert entry["reassigned_method"] == "exact"
+    assert entry["reassigned_rows"] == 3600
+    assert entry["reassigned"] == pytest.approx(changed)
+    assert entry["relabelled"] == pytest.approx(changed)
     assert 0 < changed < 0.5
-    assert summary.churn == pytest.approx(changed)
+    assert summary.relabelled == pytest.approx(changed)
+
+    kept = cluster_features(kept_url, config=_config(k=3, k_selection=[]), update=True)
+    # no stored label changed, although the moved centroids would place some elsewhere
+    np.testing.assert_array_equal(_labels(kept_url)[:3600], kept_old_labels)
+    assert kept.relabelled == 0.0
+    assert kept.reassigned == pytest.approx(changed, abs=0.05)
 
 
 def test_rerun_and_empty_update_change_nothing(years):

@@ -8,7 +8,8 @@ HISTORY = [
     {"version": 1, "kind": "fit", "created": "2025-01-02T03:04:05+00:00", "n_rows": 400,
      "n_new_rows": 400, "inertia": 0.5, "sizes": [300, 100]},
     {"version": 2, "kind": "update", "created": "2026-01-02T03:04:05+00:00", "n_rows": 600,
-     "n_new_rows": 200, "churn": 0.25, "churn_method": "exact", "drift_mean": 0.15,
+     "n_new_rows": 200, "reassigned": 0.25, "reassigned_method": "exact", "relabelled": 0.0,
+     "drift_mean": 0.15,
      "drift_max": 0.2, "drift": [0.1, 0.2], "inertia": 0.25, "sizes": [300, 300]},
     {"version": 3, "kind": "update", "n_rows": 600},
 ]  # fmt: skip
@@ -16,12 +17,18 @@ HISTORY = [
 
 def test_version_rows_show_each_version():
     rows = version_rows(HISTORY)
-    assert rows[0] == ["1", "fit", "2025-01-02 03:04", "400", "400", "–", "–", "–", "0.5"]
+    assert rows[0] == ["1", "fit", "2025-01-02 03:04", "400", "400", "–", "–", "–", "–", "0.5"]
     assert rows[1] == [
-        "2", "update", "2026-01-02 03:04", "600", "200", "25.00% (exact)", "0.15", "0.2", "0.25",
+        "2", "update", "2026-01-02 03:04", "600", "200", "0.00%", "25.00% (exact)", "0.15",
+        "0.2", "0.25",
     ]  # fmt: skip
     assert rows[2][:2] == ["3", "update"]
-    assert rows[2][5] == "–"
+    assert rows[2][5:7] == ["–", "–"]
+
+
+def test_histories_written_before_the_split_show_their_churn_as_would_move():
+    old = [{"version": 2, "kind": "update", "churn": 0.1, "churn_method": "sample"}]
+    assert version_rows(old)[0][5:7] == ["–", "10.00% (sample)"]
 
 
 def test_size_shares_skip_versions_without_sizes():
