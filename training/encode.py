@@ -336,4 +336,6 @@ def _shard_settings(
         max_dbfs=gain.max_dbfs,
         max_gain_db=gain.max_gain_db,
     )
-    return ShardSettings(stream, segment_filter, config.batch_size, config.float16_overflow)
+    return ShardSettings(
+        stream, segment_filter, config.batch_size, config.float16_overflow, config.context
+    )

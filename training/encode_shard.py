@@ -6,7 +6,11 @@ that the client appends them in one commit: a shard is either entirely in the st
 not at all, which is what makes a killed run resumable.
 
 Reading reuses the reader's stages (`shards.stream`): the same tar parsing, segment
-filter, header checks and gain normalisation as the reader's deterministic passes.
+filter and header checks as the reader's deterministic passes. Consecutive segments of
+one recording are encoded as one continuous signal (context "recording"), so that a
+frame does not depend on where ingest cut the recording: the convolutions see the real
+neighbouring samples instead of reflected ones, and the LSTM carries its state across
+the cut. Such a run gets one gain (the reader's normalisation, computed on the run).
 Bad samples (broken FLAC, bad JSON, wrong rate) are skipped and counted by reason; a
 shard that cannot be opened or whose tar breaks off is a failure: nothing of it is
 returned, the client leaves it out of the store, and the next run tries it again.
@@ -16,14 +20,15 @@ import logging
 import random
 import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import pyarrow as pa
 import torch
 
+from shards.crops import normalising_gain_db
 from shards.plan import ShardRange
 from shards.select import SegmentFilter, parse_time
 from shards.skips import SkipCounter
@@ -36,6 +41,7 @@ from training.read_ahead import read_ahead
 from training.tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 FLOAT16_MAX = float(np.finfo(np.float16).max)
 """65504: larger magnitudes become inf in float16."""
@@ -55,14 +61,17 @@ class ShardSettings:
     Attributes:
         stream: reading settings (whole segments, deterministic gain).
         segment_filter: which segments are encoded.
-        batch_size: most segments per model call (equal lengths only).
+        batch_size: most runs per model call (equal lengths only).
         float16_overflow: "clip", "skip" or "error".
+        context: "recording" (runs of consecutive segments encoded as one signal) or
+            "segment" (every segment alone).
     """
 
     stream: StreamSettings
     segment_filter: SegmentFilter
     batch_size: int
     float16_overflow: Literal["clip", "skip", "error"]
+    context: Literal["recording", "segment"] = "recording"
 
 
 @dataclass
@@ -260,14 +269,22 @@ def encode_shard(
     skips = _Skips()
     collector = _Collector(shard, tokenizer.embedding_dim, settings.float16_overflow, skips)
     model_s = model_cpu_s = 0.0
-    for window in read_ahead(_read_windows(url, shard, settings, skips), read_ahead_windows):
-        waves = [crop.wav for crop, _ in window.segments]
+    hop = tokenizer.hop_length
+    runs = _read_windows(url, shard, settings, skips, hop)
+    for window in read_ahead(runs, read_ahead_windows):
+        waves = [run_wave(run, settings.stream) for run in window.runs]
         results, seconds, cpu_seconds = encode_window(tokenizer, waves, settings.batch_size)
         model_s += seconds
         model_cpu_s += cpu_seconds
-        for (crop, row), (codes, latents) in zip(window.segments, results, strict=True):
-            loudness = frame_loudness(crop, tokenizer.hop_length, len(codes))
-            collector.add(row, crop.length, codes, latents, loudness)
+        for run, (run_codes, run_latents) in zip(window.runs, results, strict=True):
+            first = 0
+            for crop, row in run:
+                stop = first + n_frames(crop.length, hop)
+                loudness = frame_loudness(crop, hop, stop - first)
+                collector.add(
+                    row, crop.length, run_codes[first:stop], run_latents[first:stop], loudness
+                )
+                first = stop
         if on_segments is not None:
             on_segments(window.n_read)
     failures = [skips.first[reason] for reason in SHARD_FAILURES if reason in skips.first]
@@ -290,32 +307,113 @@ def encode_shard(
     return result
 
 
+Run = list[tuple[Crop, dict[str, Any]]]
+"""Consecutive segments encoded as one signal: decoded at their recorded level, with rows."""
+
+
 @dataclass(frozen=True)
 class _Window:
-    """Up to `batch_size` consecutive segments, decoded, with their rows."""
+    """Up to `batch_size` runs, decoded, with their rows."""
 
-    segments: list[tuple[Crop, dict[str, Any]]]
+    runs: list[Run]
     n_read: int
     """Segments read, those left out for bad metadata included (progress counts them)."""
 
 
 def _read_windows(
-    url: str, shard: str, settings: ShardSettings, skips: _Skips
+    url: str, shard: str, settings: ShardSettings, skips: _Skips, hop_length: int
 ) -> Iterator[_Window]:
-    """The shard's selected segments, decoded and gain-normalised, in windows, tar order."""
+    """The shard's selected segments, decoded at their recorded level, as runs in windows.
+
+    With context "recording", a run is a stretch of consecutive segments of one recording
+    (see `_continues`); with "segment", every segment is a run of its own. The gain is
+    applied per run by `run_wave`, so the decoding here keeps the recorded samples.
+    """
+    raw = replace(settings.stream, gain_mode="none")
     # The whole shard: `stop` past any real count, so read_range never stops early.
     samples = read_range(ShardRange(url, 0, sys.maxsize), settings.segment_filter, skips)
     # Deterministic settings draw nothing from the generator; it is there for the signature.
-    specs = make_specs(samples, settings.stream, random.Random(0), skips)
-    crops = decode(numbered(specs), settings.stream, skips)
-    for window in windows(crops, settings.batch_size):
-        segments = []
-        for crop in window:
-            try:
-                segments.append((crop, segment_row(crop, shard, settings.stream.sample_rate)))
-            except ValueError as error:
-                skips.record("metadata", f"{shard}: {crop.key}: {error}")
-        yield _Window(segments, len(window))
+    specs = make_specs(samples, raw, random.Random(0), skips)
+    counter = _Counter()
+    crops = counter.count(decode(numbered(specs), raw, skips))
+    rows = _with_rows(crops, shard, raw.sample_rate, skips)
+    runs = _runs(rows, settings.context, hop_length, raw.sample_rate)
+    for window in windows(runs, settings.batch_size):
+        yield _Window(window, counter.take())
+
+
+class _Counter:
+    """Counts the items of an iterator as they pass (segments read, for progress)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def count(self, items: Iterable[T]) -> Iterator[T]:
+        for item in items:
+            self.n += 1
+            yield item
+
+    def take(self) -> int:
+        n, self.n = self.n, 0
+        return n
+
+
+def _with_rows(
+    crops: Iterable[Crop], shard: str, sample_rate: int, skips: _Skips
+) -> Iterator[tuple[Crop, dict[str, Any]]]:
+    for crop in crops:
+        try:
+            yield crop, segment_row(crop, shard, sample_rate)
+        except ValueError as error:
+            skips.record("metadata", f"{shard}: {crop.key}: {error}")
+
+
+def _runs(
+    items: Iterable[tuple[Crop, dict[str, Any]]], context: str, hop: int, sample_rate: int
+) -> Iterator[Run]:
+    """Group segments into runs encoded as one signal (see `_read_windows`)."""
+    run: Run = []
+    for item in items:
+        if run and (context == "segment" or not _continues(run[-1], item, hop, sample_rate)):
+            yield run
+            run = []
+        run.append(item)
+    if run:
+        yield run
+
+
+def _continues(
+    previous: tuple[Crop, dict[str, Any]], item: tuple[Crop, dict[str, Any]], hop: int, rate: int
+) -> bool:
+    """Whether `item` goes on where `previous` ends, on the frame grid, in one recording.
+
+    The previous segment must fill whole frames (else the next one's frames would not
+    start on the continuous signal's frame grid), and the next must start at the sample
+    where it ends (not after a gap left by a dropped segment, nor overlapping it).
+    """
+    (crop, row), (_, next_row) = previous, item
+    offset, next_offset = row[Col.OFFSET_S], next_row[Col.OFFSET_S]
+    return (
+        next_row[Col.RECORDING_ID] == row[Col.RECORDING_ID]
+        and crop.length % hop == 0
+        and offset is not None
+        and next_offset is not None
+        and abs(next_offset - (offset + crop.length / rate)) < 0.5 / rate
+    )
+
+
+def run_wave(run: Run, stream: StreamSettings) -> np.ndarray:
+    """A run's segments as one float32 signal, brought to the encoding level by one gain.
+
+    The gain is the one `shards.crops.normalise_gain` would give the whole run; for a
+    run of one segment that is the segment's own gain, as the reader's passes give it.
+    """
+    recorded = np.concatenate([crop.wav[: crop.length] for crop, _ in run])
+    target = (stream.min_dbfs + stream.max_dbfs) / 2
+    gain_db = normalising_gain_db(recorded, stream.gain_mode, target, stream.max_gain_db)
+    if gain_db == 0.0:
+        return recorded
+    return recorded * np.float32(10.0 ** (gain_db / 20.0))
 
 
 def encode_window(

@@ -7,7 +7,7 @@ from pydantic import Field
 from sonotype.config.base import StrictModel
 from sonotype.config.reader import GainConfig, SegmentFilterConfig
 
-SHAPING_FIELDS = ("filters", "gain", "float16_overflow")
+SHAPING_FIELDS = ("filters", "gain", "float16_overflow", "context")
 """Fields that decide what a feature store holds: a re-run into an existing store must
 keep them (or start the store afresh with --force). The others change speed and memory,
 and floating-point rounding at most."""
@@ -54,9 +54,18 @@ class EncodeConfig(StrictModel):
     gain: GainConfig = Field(
         default_factory=GainConfig,
         description=(
-            "level each segment is brought to before encoding, as the reader's deterministic "
+            "level each segment (each run of a recording, with context: recording) is brought "
+            "to before encoding, as the reader's deterministic "
             "passes do (the midpoint of min_dbfs and max_dbfs); keep it equal to the training "
             "data's gain so the encoder sees levels it was trained on; mode: none keeps levels"
+        ),
+    )
+    context: Literal["recording", "segment"] = Field(
+        default="recording",
+        description=(
+            "recording: consecutive segments of one recording in a shard are encoded as one "
+            "continuous signal (one gain for the run), so a frame does not depend on where "
+            "ingest cut the recording; segment: every segment alone, its edges reflected"
         ),
     )
     float16_overflow: Literal["clip", "skip", "error"] = Field(

@@ -34,6 +34,7 @@ from tests.training.encode_helpers import (
     expected_features,
     full_catalog,
     garble_sample,
+    peak_level,
     save_tiny_tokenizer,
     snapshot,
     utc,
@@ -405,3 +406,46 @@ def test_a_store_written_before_loudness_existed_is_refused_unless_forced(checkp
         encode_features(checkpoint, fake.out, workers=0)
     encode_features(checkpoint, fake.out, workers=0, force=True)
     assert open_store(_store(fake)).has_loudness
+
+
+def _one_recording(root: Path, gap_after: int | None = None):
+    """Four 1 s segments of one recording, back to back (or with a gap after one)."""
+    changes = {}
+    for index in range(4):
+        offset = float(index) + (0.5 if gap_after is not None and index > gap_after else 0.0)
+        changes[index] = {Col.RECORDING_ID: "recA", Col.OFFSET_S: offset}
+    return write_out(root, (4,), row_changes=changes)
+
+
+def _whole_recording(checkpoint: Path, segments: range) -> tuple[np.ndarray, np.ndarray]:
+    """Tokens and embeddings of some segments' audio encoded as one signal, one gain."""
+    tokenizer = training.tokenizer.load_tokenizer(checkpoint)
+    whole = np.concatenate([ramp(index, SAMPLE_RATE) for index in segments])
+    scaled = whole * np.float32(peak_level(EncodeConfig()) / np.abs(whole).max())
+    codes, latents = tokenizer.encode_with_embeddings(torch.from_numpy(scaled)[None])
+    return codes[0].numpy(), latents[0].numpy()
+
+
+def test_a_recordings_frames_do_not_depend_on_where_ingest_cut_it(checkpoint, tmp_path):
+    fake = _one_recording(tmp_path / "out")
+    encode_features(checkpoint, fake.out, workers=0)
+    store = open_store(_store(fake))
+    codes, latents = _whole_recording(checkpoint, range(4))
+    embeddings = store.read(EMBEDDINGS, 0, store.n_frames).astype(np.float32)
+    assert store.n_frames == len(codes) == 160
+    np.testing.assert_allclose(embeddings, latents, rtol=FLOAT16_RTOL, atol=BATCH_ATOL)
+    # encoded segment by segment, the frames at each cut differ from the continuous ones
+    alone = _one_recording(tmp_path / "alone")
+    encode_features(checkpoint, alone.out, config=EncodeConfig(context="segment"), workers=0)
+    cut = open_store(_store(alone)).read(EMBEDDINGS, 0, 160).astype(np.float32)
+    at_cuts = np.abs(cut - latents)[[39, 40, 79, 80, 119, 120]].max()
+    assert at_cuts > 100 * FLOAT16_RTOL * np.abs(latents).max()
+
+
+def test_a_gap_between_segments_starts_a_new_continuous_run(checkpoint, tmp_path):
+    fake = _one_recording(tmp_path / "out", gap_after=1)
+    encode_features(checkpoint, fake.out, workers=0)
+    embeddings = open_store(_store(fake)).read(EMBEDDINGS, 0, 160).astype(np.float32)
+    for frames, run in ((slice(0, 80), range(2)), (slice(80, 160), range(2, 4))):
+        _, latents = _whole_recording(checkpoint, run)
+        np.testing.assert_allclose(embeddings[frames], latents, rtol=FLOAT16_RTOL, atol=BATCH_ATOL)
