@@ -337,5 +337,10 @@ def _shard_settings(
         max_gain_db=gain.max_gain_db,
     )
     return ShardSettings(
-        stream, segment_filter, config.batch_size, config.float16_overflow, config.context
+        stream,
+        segment_filter,
+        config.batch_size,
+        config.float16_overflow,
+        config.context,
+        config.warmup_s,
     )

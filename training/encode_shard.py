@@ -65,6 +65,7 @@ class ShardSettings:
         float16_overflow: "clip", "skip" or "error".
         context: "recording" (runs of consecutive segments encoded as one signal) or
             "segment" (every segment alone).
+        warmup_s: seconds of each run's start, mirrored, encoded before it and dropped.
     """
 
     stream: StreamSettings
@@ -72,6 +73,7 @@ class ShardSettings:
     batch_size: int
     float16_overflow: Literal["clip", "skip", "error"]
     context: Literal["recording", "segment"] = "recording"
+    warmup_s: float = 0.0
 
 
 @dataclass
@@ -271,13 +273,20 @@ def encode_shard(
     model_s = model_cpu_s = 0.0
     hop = tokenizer.hop_length
     runs = _read_windows(url, shard, settings, skips, hop)
+    warmup = round(settings.warmup_s * settings.stream.sample_rate / hop) * hop
     for window in read_ahead(runs, read_ahead_windows):
-        waves = [run_wave(run, settings.stream) for run in window.runs]
+        waves, skips_frames = [], []
+        for run in window.runs:
+            wave, warmup_frames = with_warmup(run_wave(run, settings.stream), warmup, hop)
+            waves.append(wave)
+            skips_frames.append(warmup_frames)
         results, seconds, cpu_seconds = encode_window(tokenizer, waves, settings.batch_size)
         model_s += seconds
         model_cpu_s += cpu_seconds
-        for run, (run_codes, run_latents) in zip(window.runs, results, strict=True):
-            first = 0
+        for run, skip, (run_codes, run_latents) in zip(
+            window.runs, skips_frames, results, strict=True
+        ):
+            first = skip
             for crop, row in run:
                 stop = first + n_frames(crop.length, hop)
                 loudness = frame_loudness(crop, hop, stop - first)
@@ -400,6 +409,25 @@ def _continues(
         and next_offset is not None
         and abs(next_offset - (offset + crop.length / rate)) < 0.5 / rate
     )
+
+
+def with_warmup(wave: np.ndarray, warmup: int, hop: int) -> tuple[np.ndarray, int]:
+    """`wave` after its first samples mirrored, and the number of frames they make.
+
+    The encoder's LSTM starts from a zero state: its first frames are a start-up
+    transient, the same at every recording start, which k-means finds as a sonotype of
+    its own. Mirrored audio of the run's own start warms it up (as reflection padding
+    does for a convolution); the warm-up's frames are dropped.
+
+    Args:
+        wave: float32 `[T]`.
+        warmup: samples wanted, a multiple of `hop` (fewer for a short wave).
+        hop: samples per frame.
+    """
+    n = min(warmup, (len(wave) - 1) // hop * hop)
+    if n <= 0:
+        return wave, 0
+    return np.concatenate([wave[n:0:-1], wave]), n // hop
 
 
 def run_wave(run: Run, stream: StreamSettings) -> np.ndarray:

@@ -7,7 +7,7 @@ from pydantic import Field
 from sonotype.config.base import StrictModel
 from sonotype.config.reader import GainConfig, SegmentFilterConfig
 
-SHAPING_FIELDS = ("filters", "gain", "float16_overflow", "context")
+SHAPING_FIELDS = ("filters", "gain", "float16_overflow", "context", "warmup_s")
 """Fields that decide what a feature store holds: a re-run into an existing store must
 keep them (or start the store afresh with --force). The others change speed and memory,
 and floating-point rounding at most."""
@@ -66,6 +66,15 @@ class EncodeConfig(StrictModel):
             "recording: consecutive segments of one recording in a shard are encoded as one "
             "continuous signal (one gain for the run), so a frame does not depend on where "
             "ingest cut the recording; segment: every segment alone, its edges reflected"
+        ),
+    )
+    warmup_s: float = Field(
+        default=1.0,
+        ge=0.0,
+        description=(
+            "seconds of a run's start, mirrored, that the encoder sees before the run and "
+            "whose frames are dropped: the LSTM starts warm, so a recording's first frames "
+            "are not a start-up transient (which otherwise forms a sonotype of its own)"
         ),
     )
     float16_overflow: Literal["clip", "skip", "error"] = Field(

@@ -14,6 +14,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
@@ -35,6 +36,7 @@ from sonotype.contracts import (
     features_table_path,
     is_valid_key,
 )
+from sonotype.example import ANNOTATIONS_FILE
 from training import load_tokenizer
 from training.encode_store import checkpoint_sha256
 
@@ -152,6 +154,39 @@ def test_clustering_was_updated_with_the_new_year_and_labels_every_frame(demo):
     occurrence = pq.read_table(clustering.stats_path("occurrence.parquet"))
     sites = set(read_segments(str(demo / "out"))["site"].to_pylist())
     assert set(occurrence["site"].to_pylist()) <= sites
+
+
+def test_the_default_sonotypes_are_windows_and_none_is_made_of_segment_edges(demo):
+    features = OutputLayout(str(demo / "out")).features
+    store = open_store(features)
+    clustering = load_clustering(clusters_dir(features, "default"))
+    assert (clustering.level, clustering.model["normalise"]) == ("window", "balanced")
+    labels = store.array("labels/default")[:]
+    window = round(store.frame_rate * clustering.model["window_s"])
+    segments = store.read_segments(columns=["frame_start", "n_frames"]).to_pylist()
+    at_edge = np.zeros(store.n_frames, bool)
+    for segment in segments:
+        first, n = segment["frame_start"], segment["n_frames"]
+        at_edge[first : first + window] = True
+        # every window of a segment carries one sonotype
+        for start in range(first, first + n - n % window - window, window):
+            assert len(set(labels[start : start + window])) == 1
+    # a sonotype of edge artefacts would sit (almost) only in segments' first windows
+    for sonotype in range(K):
+        chosen = labels == sonotype
+        if chosen.any():
+            assert at_edge[chosen].mean() < 0.5, sonotype
+
+
+def test_evaluate_scores_the_demo_against_the_example_ground_truth(demo, capsys):
+    annotations = str(demo / "example" / ANNOTATIONS_FILE)
+    assert main(["evaluate", str(demo / "out"), "--annotations", annotations, "-q"]) == 0
+    table = pd.read_csv(demo / "out" / "clusters" / "default" / "evaluation" / "scores.csv")
+    assert set(table["unit"]) == {"window", "segment"}
+    assert len(table) == 6
+    assert table["n_windows"].min() > 0
+    # the yardstick finds structure in the example whatever the tokenizer learnt
+    assert table.loc[table["method"] == "spectral shape", "nmi"].min() > 0.1
 
 
 class _Sources(HTMLParser):

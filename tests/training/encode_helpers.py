@@ -89,6 +89,21 @@ def peak_level(config: EncodeConfig) -> float:
     return float(np.float32(10 ** ((config.gain.min_dbfs + config.gain.max_dbfs) / 2 / 20)))
 
 
+def encode_like_a_run(
+    tokenizer: Tokenizer, signal: np.ndarray, config: EncodeConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and latents of one run: peak gain on the whole run, then the warm-up — the
+    run's first whole-hop samples mirrored in front (never its very first sample, and
+    less than the whole run) — encoded and its frames dropped."""
+    hop = tokenizer.hop_length
+    scaled = signal * np.float32(peak_level(config) / np.abs(signal).max())
+    wanted = round(config.warmup_s * SAMPLE_RATE / hop) * hop
+    n = min(wanted, (len(scaled) - 1) // hop * hop)
+    mirrored = np.concatenate([scaled[1 : n + 1][::-1], scaled])
+    codes, latents = tokenizer.encode_with_embeddings(torch.from_numpy(mirrored)[None])
+    return codes[0, n // hop :].numpy(), latents[0, n // hop :].numpy()
+
+
 def expected_features(
     checkpoint: Path, fake: FakeOut, config: EncodeConfig, chunk_frames: int = 100_000
 ) -> Expected:
@@ -99,12 +114,10 @@ def expected_features(
     for index, key in enumerate(fake.all_keys):
         row = fake.row(key)
         signal = ramp(index, round(row["duration_s"] * SAMPLE_RATE))
-        # Every ramp reaches -1.0 (level -32768), so the peak gain is the level itself.
-        scaled = signal * np.float32(peak_level(config)) / np.abs(signal).max()
-        codes, latents = tokenizer.encode_with_embeddings(torch.from_numpy(scaled)[None])
+        codes, latents = encode_like_a_run(tokenizer, signal, config)
         expected.keys.append(key)
-        expected.tokens.append(codes[0].numpy())
-        expected.embeddings.append(latents[0].numpy())
+        expected.tokens.append(codes)
+        expected.embeddings.append(latents)
     return expected
 
 
