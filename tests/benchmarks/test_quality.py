@@ -7,6 +7,7 @@ from benchmarks.quality import summarise
 
 def _rows(seed: int, clustering: str, nmi: float) -> list[dict]:
     common = {"unit": "window", "k": 8, "seed": seed, "clustering": clustering, "ari": 0.1}
+    common["edge_share"] = 0.1 + seed / 10
     return [
         {**common, "method": f"sonotypes ({clustering})", "nmi": nmi, "probe": 0.5},
         {**common, "method": "spectral shape", "nmi": 0.4 + seed / 100, "probe": 0.9},
@@ -24,4 +25,6 @@ def test_summary_has_one_row_per_method_and_the_update_ratio():
     # the yardstick is the same whichever clustering: counted once per seed
     assert sum("spectral shape" in line for line in lines) == 1
     assert "| window | spectral shape | 0.405 ± 0.007 |" in text
-    assert text.endswith("(per window): 0.90, 0.90")
+    assert "(per window): 0.90, 0.90" in text
+    assert "(max over seeds): default 0.20, onefit 0.20" in text
+    assert text.startswith("seeds: [0, 1], k = 8")
