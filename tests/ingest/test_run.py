@@ -57,7 +57,8 @@ def test_the_example_corpus(small_example: ExampleSummary, dask_scheduler: str, 
         for r in recordings
         if r["status"] == "ignored"
     }
-    assert summary.n_ignored == len(ignored) == 8
+    assert summary.n_ignored == len(ignored) == 9
+    assert ignored["ground_truth.csv"].startswith("side file: .csv is not an audio")
     assert ignored["PARACOU/2024/CONFIG.TXT"].startswith("side file: .TXT is not an audio")
     apple_double = "PARACOU/2024/._20240315_084500.WAV"
     assert ignored[apple_double] == "side file: its name matches the ignore pattern '._*'"
