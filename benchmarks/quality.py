@@ -55,10 +55,13 @@ def _sonotype(*argv: str) -> None:
 
 
 def edge_share(features: str, name: str) -> float:
-    """The largest share of one sonotype's frames that lie in segments' first windows."""
+    """The largest share of one sonotype's frames that lie in segments' first windows
+    (NaN for a segment-level clustering, whose unit is the whole segment)."""
     from analysis import open_store
 
     store = open_store(features)
+    if store.labels_level(name) == "segment":
+        return float("nan")
     labels = store.read(f"labels/{name}", 0, store.n_frames)
     window = round(store.frame_rate)
     at_edge = np.zeros(store.n_frames, bool)
@@ -96,7 +99,7 @@ def run_seed(work: Path, seed: int, demo_settings: list[str], rescore: bool) -> 
 
 def summarise(scores: pd.DataFrame) -> str:
     """Mean ± sd over seeds per unit and method (the yardstick once per unit)."""
-    scores = scores.copy()
+    scores = scores.reset_index(drop=True)
     is_ours = scores["method"].str.startswith("sonotypes")
     scores.loc[is_ours, "method"] = "sonotypes: " + scores.loc[is_ours, "clustering"]
     # the yardstick does not depend on the clustering: keep one copy per seed
@@ -144,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     scores = pd.concat(
-        [run_seed(args.work, seed, args.demo_set, args.rescore) for seed in args.seeds]
+        [run_seed(args.work, seed, args.demo_set, args.rescore) for seed in args.seeds],
+        ignore_index=True,
     )
     scores.to_csv(args.work / "scores.csv", index=False)
     print(summarise(scores))

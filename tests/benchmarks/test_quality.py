@@ -18,7 +18,8 @@ def test_summary_has_one_row_per_method_and_the_update_ratio():
     rows = []
     for seed, (default, onefit) in enumerate([(0.18, 0.2), (0.27, 0.3)]):
         rows += _rows(seed, "default", default) + _rows(seed, "onefit", onefit)
-    text = summarise(pd.DataFrame(rows))
+    # per-seed tables concatenated keep their own row numbers
+    text = summarise(pd.concat([pd.DataFrame(rows[:4]), pd.DataFrame(rows[4:])]))
     lines = text.splitlines()
     assert "| window | sonotypes: default | 0.225 ± 0.064 |" in text
     assert "| window | sonotypes: onefit | 0.250 ± 0.071 |" in text
