@@ -31,10 +31,17 @@ def verdict(scores: pd.DataFrame, unit: str) -> str:
     figures = (
         f"NMI {mine['nmi']:.2f} vs {best['nmi']:.2f}, ARI {mine['ari']:.2f} vs {best['ari']:.2f}"
     )
-    if mine["nmi"] >= best["nmi"] and mine["ari"] >= best["ari"]:
+    ahead = [score.upper() for score in ("nmi", "ari") if mine[score] >= best[score]]
+    if len(ahead) == 2:
         return (
             f"Per {unit}, the sonotypes reach or pass the stronger yardstick "
             f"({best['method']}): {figures}."
+        )
+    if ahead:
+        behind = "ARI" if ahead == ["NMI"] else "NMI"
+        return (
+            f"Per {unit}, the sonotypes trail the stronger yardstick ({best['method']}) on "
+            f"{behind} and pass it on {ahead[0]}: {figures}."
         )
     return (
         f"Per {unit}, the sonotypes trail the stronger yardstick ({best['method']}): {figures}. "

@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 
 from analysis import cluster_features
+from analysis.report.quality import verdict
 from evaluation import EvaluationSettings, evaluate
 from evaluation.windows import dominant_labels
 from sonotype.cli.main import main
@@ -140,3 +141,21 @@ def test_several_clusterings_are_scored_on_the_same_windows_and_yardstick(tmp_pa
     # the probes do not depend on the clustering; the yardstick follows each one's k
     assert frame.scores["probe"].tolist() == segment.scores["probe"].tolist()
     assert (tmp_path / "out" / "clusters" / "seg" / "evaluation" / "scores.parquet").is_file()
+
+
+def test_the_verdict_says_which_score_passes_and_which_trails():
+    def scores(nmi: float, ari: float) -> pd.DataFrame:
+        return pd.DataFrame(
+            [
+                {"unit": "window", "method": "sonotypes (default)", "nmi": nmi, "ari": ari},
+                {"unit": "window", "method": "spectral shape", "nmi": 0.5, "ari": 0.33},
+                {"unit": "window", "method": "log-mel mean", "nmi": 0.42, "ari": 0.26},
+            ]
+        )
+
+    assert "reach or pass the stronger yardstick (spectral shape)" in verdict(
+        scores(0.6, 0.4), "window"
+    )
+    mixed = verdict(scores(0.40, 0.39), "window")
+    assert "trail the stronger yardstick (spectral shape) on NMI and pass it on ARI" in mixed
+    assert "separates these annotations better" in verdict(scores(0.3, 0.2), "window")
