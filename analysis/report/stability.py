@@ -72,6 +72,32 @@ def size_shares(history: list[dict], k: int) -> tuple[list[int], np.ndarray]:
     return versions, np.asarray(shares).reshape(len(shares), k)
 
 
+def growth_rows(history: list[dict], k: int) -> list[list[str]]:
+    """Each sonotype's share of the rows before the latest update and of the rows it
+    added, largest change first: which sonotypes the new data grew or shrank.
+
+    Empty when the latest version is not an update, lacks sizes, or relabelled every
+    row (then the old rows' labels changed too and the difference is not the new
+    rows').
+    """
+    if len(history) < 2 or history[-1].get("kind") != "update" or history[-1].get("relabel_all"):
+        return []
+    before, after = history[-2].get("sizes"), history[-1].get("sizes")
+    if not before or not after or len(before) != k or len(after) != k:
+        return []
+    old = np.asarray(before, np.float64)
+    new = np.asarray(after, np.float64) - old
+    if old.sum() <= 0 or new.sum() <= 0:
+        return []
+    old_share, new_share = old / old.sum(), new / new.sum()
+    change = new_share - old_share
+    order = np.argsort(-np.abs(change), kind="stable")
+    return [
+        [str(j), f"{old_share[j]:.1%}", f"{new_share[j]:.1%}", f"{100 * change[j]:+.1f}"]
+        for j in order
+    ]
+
+
 def _stability_image(ctx: ReportContext, history: list[dict], k: int) -> Image | None:
     versions, shares = size_shares(history, k)
     updates = [e for e in history if e.get("kind") == "update" and reassigned(e) is not None]
@@ -159,6 +185,16 @@ def build(ctx: ReportContext) -> page.Section:
     ]
     if len(history) < 2:
         parts.append(page.paragraph("Only one version so far: stability shows after an update."))
+    growth = growth_rows(history, k)
+    if growth:
+        parts.append(page.heading("What the latest update grew or shrank"))
+        parts.append(
+            page.table(
+                ["sonotype", "share before", "share of the new rows", "change (points)"],
+                growth,
+                numeric=[1, 2, 3],
+            )
+        )
     image = _stability_image(ctx, history, k)
     if image is not None:
         parts.append(

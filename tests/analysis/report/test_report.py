@@ -56,7 +56,9 @@ def test_page_has_every_section_with_content(written_report: WrittenReport):
     assert all('class="notice' not in sections[s] for s in ("gallery", "when-where", "map"))
     assert sections["gallery"].count('class="card"') == K
     assert "America/Cayenne" in sections["when-where"]
-    assert sections["stability"].count("<tr>") == 1 + 2  # header + two versions
+    # versions: header + two; growth at the update: header + one row per sonotype
+    assert sections["stability"].count("<tr>") == 1 + 2 + 1 + K
+    assert "What the latest update grew or shrank" in sections["stability"]
 
 
 def test_statistics_are_recomputed_in_the_reports_zone(written_report: WrittenReport):

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from analysis.report.stability import size_shares, version_rows
+from analysis.report.stability import growth_rows, size_shares, version_rows
 
 HISTORY = [
     {"version": 1, "kind": "fit", "created": "2025-01-02T03:04:05+00:00", "n_rows": 400,
@@ -36,3 +36,19 @@ def test_size_shares_skip_versions_without_sizes():
     assert versions == [1, 2]
     np.testing.assert_allclose(shares, [[0.75, 0.25], [0.5, 0.5]])
     assert size_shares(HISTORY, 3)[1].shape == (0, 3)
+
+
+def test_growth_compares_the_rows_before_the_update_with_the_rows_it_added():
+    history = [
+        {"version": 1, "kind": "fit", "sizes": [100, 300, 100]},
+        {"version": 2, "kind": "update", "relabel_all": False, "sizes": [160, 330, 260]},
+    ]
+    # before: 20 / 60 / 20 %; the 250 new rows: 60, 30, 160 → 24 / 12 / 64 %
+    assert growth_rows(history, 3) == [
+        ["1", "60.0%", "12.0%", "-48.0"],
+        ["2", "20.0%", "64.0%", "+44.0"],
+        ["0", "20.0%", "24.0%", "+4.0"],
+    ]
+    relabelled = [history[0], {**history[1], "relabel_all": True}]
+    assert growth_rows(relabelled, 3) == []
+    assert growth_rows(history[:1], 3) == []
