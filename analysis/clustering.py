@@ -25,7 +25,7 @@ import numpy as np
 from analysis import clusters_io
 from analysis.clusters_io import Clustering, HistoryEntry
 from analysis.features import CENTRED, SCALED, WINDOW, FeatureSpec, FeatureView, row_moments
-from analysis.incremental import centroid_drift, label_changes, match_centroids
+from analysis.incremental import centroid_drift, far_groups, label_changes, match_centroids
 from analysis.kmeans import StreamingKMeans, block_sample, reservoir_sample
 from analysis.labelling import ensure_labels
 from analysis.scheduler import dask_client
@@ -205,17 +205,36 @@ def _update(
         The reservoir sample of a refit (None when continuing).
     """
     n_old, n_rows = old.n_rows, view.n_rows
-    estimator = _estimator(config)
-    if config.update_strategy == "continue":
-        estimator.fit(view, start=n_old, init=old.centroids, init_counts=old.counts)
-    else:
-        estimator.fit(view)
-    mapping = match_centroids(old.centroids, estimator.cluster_centers_)
-    centroids = estimator.cluster_centers_[mapping]
-    counts = estimator.counts_[mapping]
-    drift = centroid_drift(old.centroids, centroids)
     rng = np.random.default_rng(config.random_state)
     sample = block_sample(view, config.churn_sample, rng, config.block_rows, 0, n_old)
+    init, init_counts = old.centroids, old.counts
+    opened: list[int] = []
+    if config.update_strategy == "continue" and config.new_sonotypes:
+        # Far new rows get centroids of their own before the fit continues, so that a
+        # new sound neither drags an old sonotype away nor hides inside it.
+        new_sample = block_sample(view, config.churn_sample, rng, config.block_rows, n_old)
+        centres, shares = far_groups(
+            sample,
+            new_sample,
+            old.centroids,
+            config.far_quantile,
+            config.new_sonotype_min_share,
+            config.new_sonotypes,
+            config.random_state,
+        )
+        opened = list(range(old.k, old.k + len(centres)))
+        init = np.vstack([old.centroids, centres])
+        init_counts = np.concatenate([old.counts, shares * (n_rows - n_old)])
+        config = config.model_copy(update={"k": len(init)})
+    estimator = _estimator(config)
+    if config.update_strategy == "continue":
+        estimator.fit(view, start=n_old, init=init, init_counts=init_counts)
+    else:
+        estimator.fit(view)
+    mapping = match_centroids(init, estimator.cluster_centers_)
+    centroids = estimator.cluster_centers_[mapping]
+    counts = estimator.counts_[mapping]
+    drift = centroid_drift(old.centroids, centroids[: old.k])
     changed = label_changes(sample, old.centroids, centroids)
     version = old.version + 1
     entry: HistoryEntry = {
@@ -228,6 +247,7 @@ def _update(
         "strategy": config.update_strategy,
         **_data_version(view.store),
         "mapping": mapping.tolist(),
+        "new_sonotypes": opened,
         # the share of old rows that would move, estimated on a sample until (with
         # relabel_all) labelling counts it exactly; labels rewritten: none so far
         "reassigned": changed / max(1, len(sample)),
@@ -246,6 +266,8 @@ def _update(
         entry,
         dump_config(config),
     )
+    if opened:
+        logger.info("update of %r opened new sonotypes %s for new rows far from all", name, opened)
     logger.info(
         "update of %r: %d new rows; %.2f%% of old rows would move (sample of %d), drift max %.4g",
         name,

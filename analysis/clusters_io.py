@@ -61,8 +61,9 @@ HistoryEntry = dict[str, Any]
 `n_shards`, `inertia` (mean squared distance of the rows labelled by this version),
 `n_labelled`, `sizes` (rows per sonotype in the label array, once labelled), and for
 updates `mapping` (`mapping[j]` = index of the raw refitted centroid that became
-sonotype j), `relabelled` (share of previously seen rows whose stored label was
-rewritten with another sonotype: 0 unless `relabel_all`), `reassigned` (share of
+sonotype j), `new_sonotypes` (numbers the update opened for new rows far from every
+old centroid; k grows by as many), `relabelled` (share of previously seen rows whose
+stored label was rewritten with another sonotype: 0 unless `relabel_all`), `reassigned` (share of
 previously seen rows the new centroids would place in another sonotype, whether or
 not their labels were rewritten), `reassigned_method` ("exact" over all old rows, or
 "sample"), `reassigned_rows`, `drift` (per

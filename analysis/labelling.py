@@ -170,7 +170,9 @@ def ensure_labels(
     )
     sizes = counts.sizes
     if not relabel:
-        sizes = sizes + np.asarray(clustering.history[-2]["sizes"], np.int64)
+        # an update may have opened new sonotypes: the earlier version had none of them
+        before = np.asarray(clustering.history[-2]["sizes"], np.int64)
+        sizes = sizes + np.pad(before, (0, len(sizes) - len(before)))
     changes: dict[str, Any] = {
         "sizes": sizes.tolist(),
         "n_labelled": counts.n_rows,

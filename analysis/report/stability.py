@@ -83,17 +83,24 @@ def growth_rows(history: list[dict], k: int) -> list[list[str]]:
     if len(history) < 2 or history[-1].get("kind") != "update" or history[-1].get("relabel_all"):
         return []
     before, after = history[-2].get("sizes"), history[-1].get("sizes")
-    if not before or not after or len(before) != k or len(after) != k:
+    if not before or not after or len(after) != k or len(before) > k:
         return []
-    old = np.asarray(before, np.float64)
+    # sonotypes the update opened had no rows before it
+    old = np.pad(np.asarray(before, np.float64), (0, k - len(before)))
     new = np.asarray(after, np.float64) - old
     if old.sum() <= 0 or new.sum() <= 0:
         return []
     old_share, new_share = old / old.sum(), new / new.sum()
     change = new_share - old_share
     order = np.argsort(-np.abs(change), kind="stable")
+    opened = set(history[-1].get("new_sonotypes", []))
     return [
-        [str(j), f"{old_share[j]:.1%}", f"{new_share[j]:.1%}", f"{100 * change[j]:+.1f}"]
+        [
+            f"{j} (new)" if j in opened else str(j),
+            f"{old_share[j]:.1%}",
+            f"{new_share[j]:.1%}",
+            f"{100 * change[j]:+.1f}",
+        ]
         for j in order
     ]
 

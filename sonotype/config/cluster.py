@@ -92,6 +92,30 @@ class ClusterConfig(StrictModel):
         default=False,
         description="on --update, relabel every row (exact churn) instead of the new ones only",
     )
+    new_sonotypes: int = Field(
+        default=2,
+        ge=0,
+        description=(
+            "on --update (continue), the most new sonotypes one update may open for new "
+            "rows far from every old centroid that form a dense group (new numbers, never "
+            "reused); 0: never"
+        ),
+    )
+    new_sonotype_min_share: float = Field(
+        default=0.02,
+        gt=0.0,
+        le=1.0,
+        description="share of the new rows a group must hold to become a new sonotype",
+    )
+    far_quantile: float = Field(
+        default=0.99,
+        gt=0.0,
+        lt=1.0,
+        description=(
+            "a new row is far when its distance to every old centroid exceeds this quantile "
+            "of the old rows' distances to their own centroid"
+        ),
+    )
     churn_sample: int = Field(
         default=20000, ge=1, description="old rows sampled to estimate churn on --update"
     )

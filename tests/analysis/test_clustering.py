@@ -133,6 +133,7 @@ def test_update_keeps_sonotype_identity(years, strategy, random_state):
     )
     assert entry["relabelled"] == 0.0
     assert entry["n_new_rows"] == 2400
+    assert entry["new_sonotypes"] == []  # nothing far from last year's sonotypes
     assert entry["n_labelled"] == 2400
     assert entry["sizes"] == np.bincount(labels, minlength=K).tolist()
 
@@ -294,3 +295,44 @@ def test_scheduler_address_uses_dask_distributed(years):
         )
     assert summary.n_labelled == 4800
     np.testing.assert_array_equal(_labels(url, "distributed"), _labels(url, "threads"))
+
+
+def test_a_new_sound_in_a_new_year_opens_a_new_sonotype_with_a_new_number(tmp_path):
+    centres = blob_centres(K + 1, DIM)
+    rng = np.random.default_rng(5)
+    year1 = make_batch(centres[:K], 120, 40, rng, YEAR1, prefix="y1")
+    # next year: last year's sounds, and one sound (blob K) never heard before
+    year2 = make_batch(centres, 60, 40, rng, YEAR2, prefix="y2")
+    url = str(tmp_path / "out" / "features.zarr")
+    write_store(url, [year1], frames_per_chunk=200, segments_per_chunk=16)
+    cluster_features(url, config=CONFIG)
+    before = _labels(url)
+    append(open_store(url, mode="r+"), year2)
+    summary = cluster_features(url, config=CONFIG, update=True)
+    clustering = load_clustering(summary.directory)
+    assert clustering.k == K + 1
+    assert clustering.history[-1]["new_sonotypes"] == [K]
+    labels = _labels(url)
+    np.testing.assert_array_equal(labels[: len(before)], before)  # old labels kept
+    new = labels[len(before) :]
+    # every frame of the new sound, and only those, gets the new number
+    np.testing.assert_array_equal(new == K, year2.blob_of_frame == K)
+    old_blobs = year2.blob_of_frame < K
+    assert _label_of_blob(new[old_blobs], year2.blob_of_frame[old_blobs]) == _label_of_blob(
+        before, year1.blob_of_frame
+    )
+    assert clustering.history[-1]["sizes"] == np.bincount(labels, minlength=K + 1).tolist()
+
+
+def test_no_new_sonotype_when_the_update_may_not_open_one(tmp_path):
+    centres = blob_centres(K + 1, DIM)
+    rng = np.random.default_rng(5)
+    year1 = make_batch(centres[:K], 120, 40, rng, YEAR1, prefix="y1")
+    year2 = make_batch(centres, 60, 40, rng, YEAR2, prefix="y2")
+    url = str(tmp_path / "out" / "features.zarr")
+    write_store(url, [year1], frames_per_chunk=200, segments_per_chunk=16)
+    config = _config(new_sonotypes=0)
+    cluster_features(url, config=config)
+    append(open_store(url, mode="r+"), year2)
+    summary = cluster_features(url, config=config, update=True)
+    assert load_clustering(summary.directory).k == K

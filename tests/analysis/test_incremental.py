@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from analysis.features import FeatureSpec
-from analysis.incremental import centroid_drift, label_changes, match_centroids
+from analysis.incremental import centroid_drift, far_groups, label_changes, match_centroids
 from analysis.labelling import label_rows
 from analysis.store import create_store
 from sonotype.errors import SonotypeError
@@ -64,3 +64,27 @@ def test_labelling_counts_exact_churn_chunk_by_chunk(tmp_path):
     assert store.array("labels/x")[:].tolist() == [0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1]
     # squared distances: 0,1,4 to 0; (x-4)^2 for x = 3..10 → 1,0,1,4,9,16,25,36
     assert counts.inertia == pytest.approx(5 + 92)
+
+
+def test_far_groups_need_enough_rows_and_a_centre_outside_every_old_cloud():
+    rng = np.random.default_rng(0)
+    centroids = np.array([[0.0, 0.0], [10.0, 0.0]], np.float32)
+    old = np.concatenate([c + rng.normal(0, 0.5, (500, 2)) for c in centroids]).astype(np.float32)
+    familiar = old[rng.choice(len(old), 900)]
+    new_sound = (np.array([0.0, 20.0]) + rng.normal(0, 0.5, (100, 2))).astype(np.float32)
+    centres, shares = far_groups(
+        old, np.concatenate([familiar, new_sound]), centroids, 0.99, 0.02, 2, 0
+    )
+    assert len(centres) == 1
+    np.testing.assert_allclose(centres[0], [0.0, 20.0], atol=0.2)
+    assert shares[0] == pytest.approx(0.1, abs=0.01)
+    # the same sound, but only 1 % of the new rows: not enough for a sonotype
+    rare = np.concatenate([familiar, new_sound[:9]])
+    assert len(far_groups(old, rare, centroids, 0.99, 0.02, 2, 0)[0]) == 0
+    # an old sound that moved by about its spread stays its own sonotype
+    moved = np.concatenate([familiar, old[:500] + np.float32(1.2)])
+    assert len(far_groups(old, moved, centroids, 0.99, 0.02, 2, 0)[0]) == 0
+    assert (
+        len(far_groups(old, np.concatenate([familiar, new_sound]), centroids, 0.99, 0.02, 0, 0)[0])
+        == 0
+    )

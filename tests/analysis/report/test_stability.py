@@ -52,3 +52,12 @@ def test_growth_compares_the_rows_before_the_update_with_the_rows_it_added():
     relabelled = [history[0], {**history[1], "relabel_all": True}]
     assert growth_rows(relabelled, 3) == []
     assert growth_rows(history[:1], 3) == []
+
+
+def test_a_sonotype_opened_by_the_update_is_marked_new_and_had_no_rows_before():
+    history = [
+        {"version": 1, "kind": "fit", "sizes": [300, 100]},
+        {"version": 2, "kind": "update", "sizes": [360, 140, 100], "new_sonotypes": [2]},
+    ]
+    # the 200 new rows: 60 / 40 / 100
+    assert growth_rows(history, 3)[0] == ["2 (new)", "0.0%", "50.0%", "+50.0"]
