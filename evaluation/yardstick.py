@@ -17,11 +17,10 @@ import pandas as pd
 import torch
 import torchaudio
 
-from shards.tarsafe import iter_samples
+from shards.tarsafe import read_segment_audio
 from sonotype import audio
-from sonotype.contracts import AUDIO_EXTENSION
 from sonotype.errors import SonotypeError
-from sonotype.fsio import join, url_to_fs
+from sonotype.fsio import join
 from sonotype.progress import track
 
 N_MELS = 64
@@ -70,19 +69,15 @@ def log_mel_windows(shards_dir: str, windows: pd.DataFrame, sample_rate: int) ->
 
 def _segments(url: str, keys: set[str]) -> dict[str, np.ndarray]:
     """Decoded mono float32 audio of the samples `keys` of one shard."""
-    wanted_names = {f"{key}.{AUDIO_EXTENSION}" for key in keys}
-    fs, path = url_to_fs(url)
-    decoded = {}
     try:
-        with fs.open(path, "rb") as handle:
-            for sample in iter_samples(handle, url, lambda name: name in wanted_names):
-                member = sample.members.get(AUDIO_EXTENSION)
-                if sample.key in keys and member is not None and member.data is not None:
-                    samples, _ = audio.decode_bytes(member.data, f"{url}:{sample.key}")
-                    mono = samples.mean(axis=1) if samples.ndim == 2 else samples
-                    decoded[sample.key] = np.ascontiguousarray(mono, np.float32)
+        members = read_segment_audio(url, keys)
     except OSError as error:
         raise SonotypeError(f"{url}: cannot read the shard ({error})") from error
+    decoded = {}
+    for key, data in members.items():
+        samples, _ = audio.decode_bytes(data, f"{url}:{key}")
+        mono = samples.mean(axis=1) if samples.ndim == 2 else samples
+        decoded[key] = np.ascontiguousarray(mono, np.float32)
     return decoded
 
 

@@ -12,7 +12,9 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
+from sonotype.contracts import AUDIO_EXTENSION
 from sonotype.errors import ShardFormatError
+from sonotype.fsio import url_to_fs
 
 MAX_MEMBER_BYTES = 256 * 1024 * 1024
 """Members larger than this are not read (a segment's FLAC is a few MB at most)."""
@@ -175,3 +177,19 @@ def find_members(fileobj: IO[bytes], name: str, names: Collection[str]) -> dict[
     except (tarfile.TarError, EOFError, OSError) as error:
         raise ShardFormatError(f"{name}: unreadable tar ({error})") from error
     return found
+
+
+def read_segment_audio(url: str, keys: Collection[str]) -> dict[str, bytes]:
+    """The FLAC bytes of the samples `keys` of one shard (`find_members` on the file).
+
+    Returns:
+        key → bytes for the keys found; absent keys are simply missing.
+
+    Raises:
+        ShardFormatError: the shard is not a tar or ends inside a header.
+        OSError: the shard cannot be opened.
+    """
+    fs, path = url_to_fs(url)
+    with fs.open(path, "rb") as handle:
+        found = find_members(handle, url, {f"{key}.{AUDIO_EXTENSION}" for key in keys})
+    return {name.rsplit(".", 1)[0]: data for name, data in found.items()}

@@ -23,12 +23,12 @@ import numpy as np
 from analysis.report.assets import Assets, Image
 from analysis.report.plots import spectrogram_jpeg
 from analysis.store import FRAME, FeatureStore
-from shards.tarsafe import find_members
+from shards.tarsafe import read_segment_audio
 from sonotype import audio
 from sonotype.config.report import ReportConfig
 from sonotype.contracts import AUDIO_EXTENSION, LABELS, OutputLayout
 from sonotype.errors import AudioDecodeError, ShardFormatError
-from sonotype.fsio import exists, join, url_to_fs
+from sonotype.fsio import exists, join
 from sonotype.progress import progress_bar
 
 logger = logging.getLogger(__name__)
@@ -152,13 +152,6 @@ def locate_examples(
     return examples
 
 
-def _read_shard(url: str, keys: set[str]) -> dict[str, bytes]:
-    fs, path = url_to_fs(url)
-    with fs.open(path, "rb") as handle:
-        found = find_members(handle, url, {f"{key}.{AUDIO_EXTENSION}" for key in keys})
-    return {name.rsplit(".", 1)[0]: data for name, data in found.items()}
-
-
 def _cut(data: bytes, example: Example, config: ReportConfig) -> tuple[np.ndarray, int]:
     """The example's clip, mono and normalised, and its rate.
 
@@ -206,7 +199,7 @@ def cut_clips(
                 problem = f"shard {url} not found"
             else:
                 try:
-                    members = _read_shard(url, {examples[p].key for p in positions})
+                    members = read_segment_audio(url, {examples[p].key for p in positions})
                 except (ShardFormatError, OSError) as error:
                     problem = str(error)
             for position in positions:
