@@ -99,6 +99,11 @@ class StreamSettings:
     max_dbfs: float
     max_gain_db: float
 
+    @property
+    def deterministic_dbfs(self) -> float:
+        """The level deterministic passes (validation, encoding) bring audio to."""
+        return (self.min_dbfs + self.max_dbfs) / 2
+
 
 def read_range(
     shard: ShardRange, segment_filter: SegmentFilter, skips: SkipCounter
@@ -244,7 +249,7 @@ def _spec(sample: Sample, offset: int, length: int, level: float) -> CropSpec:
 def _level(settings: StreamSettings, rng: random.Random) -> float:
     if settings.randomise:
         return rng.uniform(settings.min_dbfs, settings.max_dbfs)
-    return (settings.min_dbfs + settings.max_dbfs) / 2
+    return settings.deterministic_dbfs
 
 
 def numbered(specs: Iterable[CropSpec]) -> Iterator[tuple[int, CropSpec]]:

@@ -437,8 +437,9 @@ def run_wave(run: Run, stream: StreamSettings) -> np.ndarray:
     run of one segment that is the segment's own gain, as the reader's passes give it.
     """
     recorded = np.concatenate([crop.wav[: crop.length] for crop, _ in run])
-    target = (stream.min_dbfs + stream.max_dbfs) / 2
-    gain_db = normalising_gain_db(recorded, stream.gain_mode, target, stream.max_gain_db)
+    gain_db = normalising_gain_db(
+        recorded, stream.gain_mode, stream.deterministic_dbfs, stream.max_gain_db
+    )
     if gain_db == 0.0:
         return recorded
     return recorded * np.float32(10.0 ** (gain_db / 20.0))
