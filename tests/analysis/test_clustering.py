@@ -297,14 +297,20 @@ def test_scheduler_address_uses_dask_distributed(years):
     np.testing.assert_array_equal(_labels(url, "distributed"), _labels(url, "threads"))
 
 
-def test_a_new_sound_in_a_new_year_opens_a_new_sonotype_with_a_new_number(tmp_path):
+@pytest.fixture
+def new_sound(tmp_path):
+    """Year 1 (K blobs) in a store; year 2 aside: those blobs and blob K, never heard before."""
     centres = blob_centres(K + 1, DIM)
     rng = np.random.default_rng(5)
     year1 = make_batch(centres[:K], 120, 40, rng, YEAR1, prefix="y1")
-    # next year: last year's sounds, and one sound (blob K) never heard before
     year2 = make_batch(centres, 60, 40, rng, YEAR2, prefix="y2")
     url = str(tmp_path / "out" / "features.zarr")
     write_store(url, [year1], frames_per_chunk=200, segments_per_chunk=16)
+    return url, year1, year2
+
+
+def test_a_new_sound_in_a_new_year_opens_a_new_sonotype_with_a_new_number(new_sound):
+    url, year1, year2 = new_sound
     cluster_features(url, config=CONFIG)
     before = _labels(url)
     append(open_store(url, mode="r+"), year2)
@@ -324,13 +330,8 @@ def test_a_new_sound_in_a_new_year_opens_a_new_sonotype_with_a_new_number(tmp_pa
     assert clustering.history[-1]["sizes"] == np.bincount(labels, minlength=K + 1).tolist()
 
 
-def test_no_new_sonotype_when_the_update_may_not_open_one(tmp_path):
-    centres = blob_centres(K + 1, DIM)
-    rng = np.random.default_rng(5)
-    year1 = make_batch(centres[:K], 120, 40, rng, YEAR1, prefix="y1")
-    year2 = make_batch(centres, 60, 40, rng, YEAR2, prefix="y2")
-    url = str(tmp_path / "out" / "features.zarr")
-    write_store(url, [year1], frames_per_chunk=200, segments_per_chunk=16)
+def test_no_new_sonotype_when_the_update_may_not_open_one(new_sound):
+    url, _, year2 = new_sound
     config = _config(new_sonotypes=0)
     cluster_features(url, config=config)
     append(open_store(url, mode="r+"), year2)
