@@ -2,13 +2,11 @@
 
 import io
 
-import numpy as np
 import pandas as pd
 
 from analysis.report.plots import DPI, new_figure
+from analysis.report.quality import draw_score_bars
 from sonotype.fsio import write_bytes_atomic
-
-SCORES_SHOWN = ("nmi", "ari", "probe")
 
 
 def draw_quality(scores: pd.DataFrame, windows: pd.DataFrame, url: str) -> None:
@@ -21,15 +19,7 @@ def draw_quality(scores: pd.DataFrame, windows: pd.DataFrame, url: str) -> None:
     """
     figure = new_figure(11, 4)
     bars, table = figure.subplots(1, 2, width_ratios=[1, 1.3])
-    shown = scores[scores["unit"] == scores["unit"].iloc[0]]
-    width = 0.8 / len(shown)
-    positions = np.arange(len(SCORES_SHOWN))
-    for index, row in enumerate(shown.itertuples()):
-        values = [getattr(row, score) for score in SCORES_SHOWN]
-        bars.bar(positions + index * width, values, width, label=row.method)
-    bars.set_xticks(positions + width * (len(shown) - 1) / 2, [s.upper() for s in SCORES_SHOWN])
-    bars.set_ylim(0, 1)
-    bars.set_title(f"per {shown['unit'].iloc[0]} (k = {int(shown['k'].iloc[0])})")
+    draw_score_bars(bars, scores[scores["unit"] == scores["unit"].iloc[0]])
     bars.legend(fontsize="small", loc="upper left")
     counts = pd.crosstab(windows["label"], windows["sonotype"])
     shares = counts.to_numpy() / counts.to_numpy().sum(axis=1, keepdims=True)

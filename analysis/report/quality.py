@@ -7,6 +7,7 @@ trust it.
 """
 
 import pandas as pd
+from matplotlib.axes import Axes
 
 from analysis.report import page
 from analysis.report.assets import Image
@@ -49,21 +50,28 @@ def verdict(scores: pd.DataFrame, unit: str) -> str:
     )
 
 
+BARS = ("nmi", "ari", "probe")
+
+
+def draw_score_bars(axes: Axes, rows: pd.DataFrame) -> None:
+    """NMI, ARI and probe of each method of one unit, side by side (scores as written by
+    `sonotype evaluate`); the evaluation's own figure draws the same bars."""
+    width = 0.8 / len(rows)
+    for offset, row in enumerate(rows.itertuples()):
+        positions = [i + offset * width for i in range(len(BARS))]
+        axes.bar(positions, [getattr(row, name) for name in BARS], width, label=row.method)
+    centres = [i + width * (len(rows) - 1) / 2 for i in range(len(BARS))]
+    axes.set_xticks(centres, ["NMI", "ARI", "probe"])
+    axes.set_ylim(0, 1)
+    axes.set_title(f"per {rows['unit'].iloc[0]} (k = {int(rows['k'].iloc[0])})", fontsize=9)
+
+
 def _chart(ctx: ReportContext, scores: pd.DataFrame) -> Image:
     units = list(dict.fromkeys(scores["unit"]))
     figure = new_figure(4.2 * len(units), 3.0)
     for index, unit in enumerate(units):
         axes = figure.add_subplot(1, len(units), index + 1)
-        rows = scores[scores["unit"] == unit]
-        width = 0.8 / len(rows)
-        for offset, row in enumerate(rows.itertuples()):
-            positions = [i + offset * width for i in range(3)]
-            axes.bar(positions, [row.nmi, row.ari, row.probe], width, label=row.method)
-        axes.set_xticks(
-            [i + width * (len(rows) - 1) / 2 for i in range(3)], ["NMI", "ARI", "probe"]
-        )
-        axes.set_ylim(0, 1)
-        axes.set_title(f"per {unit}", fontsize=9)
+        draw_score_bars(axes, scores[scores["unit"] == unit])
         axes.tick_params(labelsize=7)
     figure.axes[0].legend(fontsize=7, loc="upper left")
     return save_figure(ctx.assets, "quality", figure)
