@@ -48,6 +48,7 @@ from training.distributed import (
     world_size,
     wrap_ddp,
 )
+from training.encoder_init import initialize_encoder
 from training.initial import architecture_differences, build_models
 from training.losses import LogMelSpectrogram
 from training.metrics_log import MetricsLog, peak_memory_mb
@@ -206,9 +207,12 @@ def _train(
                 config.model.encoder.dimension,
                 seed=derive_seed(config.seed, "reservoir", rank()),
             )
+            crops = [batch.wav.to(device) for batch in codebook_batches(config, loader.index)]
+            if config.encoder_init.from_data and init_from is None:
+                initialize_encoder(generator.encoder, crops, config.encoder_init)
             with torch.no_grad():
-                for batch in codebook_batches(config, loader.index):
-                    reservoir.add(generator.encoder(batch.wav.to(device)))
+                for wav in crops:
+                    reservoir.add(generator.encoder(wav))
             iters = config.codebook.kmeans_iters
             initialize_codebook(
                 quantizer,

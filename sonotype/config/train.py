@@ -120,6 +120,23 @@ class CodebookConfig(StrictModel):
     )
 
 
+class EncoderInitConfig(StrictModel):
+    """Data-dependent initialisation of a new run's encoder (`training.encoder_init`)."""
+
+    from_data: bool = Field(
+        default=True,
+        description="normalise every encoder conv on real crops before the codebook's "
+        "k-means (Salimans and Kingma 2016); off: PyTorch's default initialisation, whose "
+        "latents barely vary and collapse the codebook",
+    )
+    batches: int = Field(
+        default=2, ge=1, description="codebook batches (per rank) the normalisation is measured on"
+    )
+    latent_std: float = Field(
+        default=0.1, gt=0, description="per-dimension standard deviation of the latents after it"
+    )
+
+
 class ValidationConfig(StrictModel):
     """Validation on whole held-out shards with soundscape metrics (no downloads)."""
 
@@ -196,6 +213,7 @@ class TrainConfig(StrictModel):
     )
     losses: LossConfig = Field(default_factory=LossConfig)
     codebook: CodebookConfig = Field(default_factory=CodebookConfig)
+    encoder_init: EncoderInitConfig = Field(default_factory=EncoderInitConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)

@@ -210,3 +210,20 @@ def test_a_codebook_below_the_thresholds_is_logged_and_recorded_as_collapsed(
             "validation.min_codebook_perplexity=0.0",
         )
     assert "codebook collapse" not in caplog.text
+
+
+def test_the_encoders_data_dependent_init_keeps_the_codebook_from_collapsing(
+    soundscape_out, tmp_path
+):
+    # PyTorch's default init gives latents that barely vary: k-means then seeds every code
+    # inside one tiny ball and the first steps send every frame to one code.
+    def validation_perplexity(run: str, *overrides: str) -> float:
+        _run(soundscape_out, tmp_path / run, *overrides)
+        records = read_metrics(RunLayout(str(tmp_path / run)).metrics)
+        return [r["val/codebook_perplexity"] for r in records if r[METRIC_SPLIT] == "val"][-1]
+
+    default_init = validation_perplexity("default-init", "encoder_init.from_data=false")
+    from_data = validation_perplexity("from-data")
+    # Validation holds 80 frames here: perplexity 1 is one code for all of them.
+    assert default_init < 2
+    assert from_data > 8
