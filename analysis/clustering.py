@@ -35,6 +35,7 @@ from sonotype.config.cluster import SHAPING_FIELDS, ClusterConfig
 from sonotype.config.load import dump_config
 from sonotype.errors import OutputConflictError, SonotypeError
 from sonotype.fsio import exists, join, url_to_fs, write_parquet_atomic
+from sonotype.output_lock import output_lock
 
 logger = logging.getLogger(__name__)
 
@@ -364,10 +365,25 @@ def cluster_features(
         SonotypeError: no store, no clustering to update, or too few rows.
         OutputConflictError: the saved clustering was made with other settings or rows,
             and neither `update` nor `force` says what to do.
+        OutputLockedError: another run is writing this clustering.
     """
     config = config if config is not None else ClusterConfig()
     if not name or "/" in name or name.startswith("."):
         raise SonotypeError(f"clustering name must be a plain folder name, got {name!r}")
+    clusters_root = clusters_io.clusters_dir(store, name).rstrip("/").rsplit("/", 1)[0]
+    with output_lock(clusters_root, "cluster", name):
+        return _cluster_features(store, name, config, update, force, workers, scheduler)
+
+
+def _cluster_features(
+    store: str,
+    name: str,
+    config: ClusterConfig,
+    update: bool,
+    force: bool,
+    workers: int,
+    scheduler: str | None,
+) -> ClusterSummary:
     logger.info("clustering %r of %s with %s", name, store, config.model_dump(mode="json"))
     features = open_store(store, mode="r+")
     directory = clusters_io.clusters_dir(store, name)

@@ -31,6 +31,7 @@ from sonotype.contracts import (
     OutputLayout,
 )
 from sonotype.dask_cluster import dask_client
+from sonotype.output_lock import output_lock
 from sonotype.progress import track
 
 logger = logging.getLogger(__name__)
@@ -184,7 +185,20 @@ def run_ingest(
         SonotypeError: an input does not exist, the scheduler cannot be reached, or an
             existing catalog breaks the contract.
         OutputConflictError: the output was made with other settings (without `force`).
+        OutputLockedError: another run is writing the same output.
     """
+    with output_lock(out, "ingest"):
+        return _ingest(inputs, out, config, workers, scheduler, force)
+
+
+def _ingest(
+    inputs: list[str],
+    out: str,
+    config: IngestConfig,
+    workers: int | None,
+    scheduler: str | None,
+    force: bool,
+) -> IngestSummary:
     began = time.perf_counter()
     logger.info(
         "ingest %s → %s: %d Hz, %g s segments, channels %s",

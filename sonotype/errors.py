@@ -28,3 +28,7 @@ class CheckpointMismatchError(SonotypeError):
 
 class OutputConflictError(SonotypeError):
     """An existing output was made with settings that differ from the current ones."""
+
+
+class OutputLockedError(SonotypeError):
+    """Another run is writing the same output (see `sonotype.output_lock`)."""

@@ -42,6 +42,7 @@ from sonotype.config.model import ModelConfig
 from sonotype.contracts import OutputLayout
 from sonotype.dask_cluster import dask_client
 from sonotype.errors import SonotypeError
+from sonotype.output_lock import output_lock
 from sonotype.progress import progress_bar
 from training.encode_dask import ShardJob, TokenizerPlugin, encode_on_dask
 from training.encode_shard import ShardFeatures, ShardSettings, encode_shard
@@ -174,11 +175,38 @@ def encode_features(
             model's, an unusable device, a device other than the CPU with a scheduler.
         CheckpointMismatchError: an unreadable checkpoint, or a store of another one.
         OutputConflictError: a store made with other output-shaping settings.
+        OutputLockedError: another run is writing the same store.
     """
-    started = time.perf_counter()
-    config = config or EncodeConfig()
     out = str(shards)
     url = str(store) if store is not None else OutputLayout(out).features
+    # The lock sits beside the store: `force` may replace the store's folder.
+    parent, _, name = url.rstrip("/").rpartition("/")
+    with output_lock(parent or ".", "encode", name):
+        return _encode(
+            checkpoint,
+            out,
+            url,
+            config or EncodeConfig(),
+            model_config,
+            device,
+            workers,
+            scheduler,
+            force,
+        )
+
+
+def _encode(
+    checkpoint: str | Path,
+    out: str,
+    url: str,
+    config: EncodeConfig,
+    model_config: str | Path | ModelConfig | None,
+    device: str,
+    workers: int | None,
+    scheduler: str | None,
+    force: bool,
+) -> EncodeSummary:
+    started = time.perf_counter()
     in_process = _runs_in_process(device, workers, scheduler)
     segment_filter = SegmentFilter.from_config(config.filters)
     index = ShardIndex.from_catalog(out, segment_filter)

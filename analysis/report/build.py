@@ -25,6 +25,7 @@ from sonotype.config.report import ReportConfig
 from sonotype.contracts import OutputLayout
 from sonotype.errors import SonotypeError
 from sonotype.fsio import write_text_atomic
+from sonotype.output_lock import output_lock
 from sonotype.progress import track
 
 logger = logging.getLogger(__name__)
@@ -97,7 +98,15 @@ def write_report(
 
     Raises:
         OSError: the report folder cannot be written.
+        OutputLockedError: another run is writing this report.
     """
+    with output_lock(out, "report"):
+        return _write_report(out, config, run_dir, features, name)
+
+
+def _write_report(
+    out: str, config: ReportConfig, run_dir: str | None, features: str | None, name: str
+) -> str:
     layout = OutputLayout(out)
     assets = Assets(layout.report_dir)
     assets.clear()

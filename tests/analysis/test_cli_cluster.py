@@ -7,6 +7,7 @@ import numpy as np
 from analysis import load_clustering
 from analysis.store import open_store
 from sonotype.cli.main import main
+from sonotype.output_lock import output_lock
 from tests.analysis.synthetic import append, blob_centres, make_batch, write_store
 
 START = dt.datetime(2024, 3, 15, 5, 0, tzinfo=dt.UTC)
@@ -32,3 +33,17 @@ def test_cluster_then_update_from_the_command_line(tmp_path, capsys):
     assert "k=4 (saved 3)" in capsys.readouterr().err
     assert main(["-q", "cluster", "--features", str(tmp_path / "none.zarr"), "--k", "3"]) == 2
     assert "no feature store" in capsys.readouterr().err
+
+
+def test_a_clustering_being_written_is_refused_and_another_name_is_not(tmp_path, capsys):
+    rng = np.random.default_rng(6)
+    url = str(tmp_path / "out" / "features.zarr")
+    write_store(url, [make_batch(blob_centres(2, 4), 20, 20, rng, START)], frames_per_chunk=100)
+    args = ["-q", "cluster", "--features", url, "--k", "2", "--workers", "1"]
+    with output_lock(tmp_path / "out" / "clusters", "cluster", "default"):
+        assert main(args) == 2
+        assert "is being written by sonotype cluster" in capsys.readouterr().err
+        assert not (tmp_path / "out" / "clusters" / "default").exists()
+        assert main([*args, "--name", "other"]) == 0
+    assert main(args) == 0
+    assert load_clustering(str(tmp_path / "out" / "clusters" / "default")).k == 2

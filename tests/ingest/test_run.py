@@ -2,6 +2,7 @@
 
 import dataclasses
 import datetime as dt
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from sonotype.config.load import CONFIGS_DIR, load_config
 from sonotype.contracts import RECORDINGS_SCHEMA, SEGMENTS_SCHEMA, is_valid_key
 from sonotype.errors import OutputConflictError, SonotypeError
 from sonotype.example import ExampleSummary
+from sonotype.fsio import TEMP_MARKER
+from sonotype.output_lock import output_lock
 from tests.audio_factory import AudioFactory, noise, sine
 from tests.ingest.helpers import catalog_rows, read_shards, short_config
 
@@ -350,3 +353,22 @@ def test_the_same_recording_through_two_inputs_is_ingested_once(
     assert rows["card"]["error"].startswith(f"duplicate of {roots[0] / 'S/20240101_000000.wav'}")
     assert rows["card"]["recording_id"].startswith(rows["backup"]["recording_id"] + "-")
     assert len(catalog_rows(tmp_path / "out", "segments")) == 1
+
+
+def test_a_second_ingest_into_the_same_output_is_refused_and_touches_nothing(
+    audio_factory: AudioFactory, dask_scheduler: str, tmp_path: Path, capsys
+):
+    # Issue 16, failure 1: the second run deleted the first's temporary files at start-up.
+    audio_factory.tone("S/20240101_000000.wav", duration_s=1.0, sample_rate=16000)
+    out = tmp_path / "out"
+    unfinished = out / "shards" / "S" / f"part.tar{TEMP_MARKER}0123"
+    unfinished.parent.mkdir(parents=True)
+    unfinished.write_bytes(b"the first run is writing this")
+    args = ["ingest", str(audio_factory.root), "--out", str(out), "--scheduler", dask_scheduler]
+    with output_lock(out, "ingest"):
+        assert main([*args, "-q"]) == 2
+        assert unfinished.exists()
+        assert not (out / "catalog").exists()
+    assert f"is being written by sonotype ingest (pid {os.getpid()}" in capsys.readouterr().err
+    assert main([*args, "-q"]) == 0
+    assert len(catalog_rows(out, "recordings")) == 1
