@@ -29,6 +29,11 @@ def _foreign_lock(path, *, host: str, pid: int, age_s: float = 0.0) -> None:
     os.utime(path, (then, then))
 
 
+def _take_and_release(directory, stage: str, **kwargs) -> None:
+    with output_lock(directory, stage, **kwargs):
+        pass
+
+
 def _dead_pid() -> int:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
@@ -36,10 +41,8 @@ def _dead_pid() -> int:
 
 
 def test_a_second_run_is_refused_with_the_owner_named(tmp_path):
-    with output_lock(tmp_path, "ingest"):
-        with pytest.raises(OutputLockedError) as refused:
-            with output_lock(tmp_path, "ingest"):
-                pytest.fail("two writers held one output")
+    with output_lock(tmp_path, "ingest"), pytest.raises(OutputLockedError) as refused:
+        _take_and_release(tmp_path, "ingest")
     message = str(refused.value)
     assert f"pid {os.getpid()} on {socket.gethostname()}" in message
     assert "sonotype ingest" in message
@@ -47,9 +50,12 @@ def test_a_second_run_is_refused_with_the_owner_named(tmp_path):
 
 
 def test_the_lock_is_released_and_other_stages_do_not_collide(tmp_path):
-    with output_lock(tmp_path, "ingest"), output_lock(tmp_path, "report"):
-        with output_lock(tmp_path, "encode", "features.zarr"):
-            assert lock_path(tmp_path, "encode", "features.zarr").exists()
+    with (
+        output_lock(tmp_path, "ingest"),
+        output_lock(tmp_path, "report"),
+        output_lock(tmp_path, "encode", "features.zarr"),
+    ):
+        assert lock_path(tmp_path, "encode", "features.zarr").exists()
     assert not list(tmp_path.glob(".sonotype-*"))
     with output_lock(tmp_path, "ingest"):
         pass
@@ -69,8 +75,7 @@ def test_another_hosts_lock_holds_while_its_heartbeat_is_fresh(tmp_path, caplog)
     path = lock_path(tmp_path, "ingest")
     _foreign_lock(path, host="node-17", pid=1, age_s=5)
     with pytest.raises(OutputLockedError, match="pid 1 on node-17"):
-        with output_lock(tmp_path, "ingest", stale_after_s=60):
-            pass
+        _take_and_release(tmp_path, "ingest", stale_after_s=60)
     _foreign_lock(path, host="node-17", pid=1, age_s=120)
     with caplog.at_level("WARNING"), output_lock(tmp_path, "ingest", stale_after_s=60):
         assert json.loads(path.read_text())["host"] == socket.gethostname()
@@ -114,8 +119,7 @@ def test_an_output_that_is_a_file_is_a_clear_error(tmp_path):
     target = tmp_path / "out"
     target.write_text("not a folder")
     with pytest.raises(SonotypeError, match="is a file; expected a folder"):
-        with output_lock(target, "ingest"):
-            pass
+        _take_and_release(target, "ingest")
 
 
 def test_object_storage_is_not_locked_and_says_so(caplog):
