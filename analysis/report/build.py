@@ -109,7 +109,6 @@ def _write_report(
 ) -> str:
     layout = OutputLayout(out)
     assets = Assets(layout.report_dir)
-    assets.clear()
     ctx = ReportContext(
         out=out,
         config=config,
@@ -124,6 +123,7 @@ def _write_report(
     ]
     document = render_page("sonotype report", _facts(ctx), sections)
     write_text_atomic(layout.report_index, document)
+    assets.remove_other_builds()
     logger.info(
         "report: index.html %.0f kB, %d images %.0f kB, %d audio examples %.0f kB",
         len(document.encode()) / 1000,

@@ -38,7 +38,7 @@ def test_every_referenced_file_exists_and_the_page_stays_light(written_report: W
     files = [p for p in report_dir.rglob("*") if p.is_file()]
     assert len(files) == len(set(sources)) + 1  # nothing written that the page does not use
     assert sum(p.stat().st_size for p in files) < 2_000_000
-    audio = [s for s in sources if s.startswith("audio/")]
+    audio = [s for s in sources if s.split("/")[1] == "audio"]
     assert len(audio) == K * written_report.config.examples_per_sonotype
 
 
@@ -138,7 +138,35 @@ def test_a_new_report_removes_the_files_of_the_previous_one(fake_out: FakeOut, t
     stale.write_bytes(b"old")
     write_report(str(out), config=ReportConfig(examples_per_sonotype=1))
     assert not stale.exists()
-    assert len(list((out / "report" / "audio").iterdir())) == K
+    [build] = (out / "report").glob("assets-*")
+    assert len(list((build / "audio").iterdir())) == K
+    write_report(str(out), config=ReportConfig(examples_per_sonotype=2))
+    [rebuilt] = (out / "report").glob("assets-*")
+    assert rebuilt != build
+    assert len(list((rebuilt / "audio").iterdir())) == 2 * K
+
+
+def test_a_killed_rebuild_leaves_the_previous_page_whole(
+    fake_out: FakeOut, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # Issue 16, failure 7: the rebuild deleted img/ and audio/ before writing new ones.
+    out, _ = _copy(fake_out, tmp_path)
+    write_report(str(out), config=ReportConfig(examples_per_sonotype=1))
+    index = out / "report" / "index.html"
+    before = index.read_text()
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("analysis.report.build.render_page", killed)
+    with pytest.raises(KeyboardInterrupt):
+        write_report(str(out), config=ReportConfig(examples_per_sonotype=2))
+    assert index.read_text() == before
+    sources = [s for s in _SOURCES.findall(before) if not s.startswith("data:")]
+    assert all((index.parent / s.replace("%20", " ")).is_file() for s in sources)
+    monkeypatch.undo()
+    write_report(str(out), config=ReportConfig(examples_per_sonotype=1))
+    assert len(list((out / "report").glob("assets-*"))) == 1  # the killed build's files went
 
 
 def test_report_command_runs_in_process(fake_out: FakeOut, tmp_path: Path, capsys):
