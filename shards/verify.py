@@ -4,16 +4,18 @@ Checks, each problem reported with its shard, key and what was wrong:
 - the catalog: unique keys; kept segments name a shard, dropped ones do not;
 - the shard set: no shard missing from disk, none on disk that the catalog does not list;
 - each shard: a readable tar of `KEY.flac` + `KEY.json` pairs, valid unique keys;
-- each sample: its JSON is its catalog row (key and shard), its FLAC decodes to mono
-  audio at the catalogued sample rate and duration;
+- each sample: its JSON is its catalog row (key, shard and every other field the two
+  share, compared as the shard writer encodes them), its FLAC decodes to mono audio at
+  the catalogued sample rate and duration;
 - keys: a shard holds exactly the kept segments the catalog assigns to it.
 
-The catalog's key, shard, rate and duration columns are held in Arrow memory (tens of
-bytes per segment); shards are read one sample at a time.
+The catalog is held in Arrow memory (a few hundred bytes per segment); one shard's rows
+at a time become Python objects; shards are read one sample at a time.
 """
 
 import json
 import logging
+import math
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,6 +26,7 @@ import pyarrow.compute as pc
 
 from shards.catalog import read_segments
 from shards.tarsafe import TarSample, iter_samples
+from shards.writer import encode_metadata
 from sonotype import audio
 from sonotype.contracts import (
     AUDIO_EXTENSION,
@@ -75,6 +78,8 @@ class _Expected:
     keys: list[str]
     sample_rates: list[int | None]
     durations_s: list[float | None]
+    rows: list[dict]
+    """Each row as its sample's JSON member should hold it (decoded)."""
 
 
 def verify_shards(out: str) -> VerifyReport:
@@ -90,8 +95,7 @@ def verify_shards(out: str) -> VerifyReport:
         SonotypeError: the catalog is missing or breaks the contract.
     """
     layout = OutputLayout(out)
-    columns = [Col.KEY, Col.SHARD, Col.KEPT, Col.SAMPLE_RATE, Col.DURATION_S]
-    catalog = read_segments(out, columns=[str(c) for c in columns])
+    catalog = read_segments(out)
     report = VerifyReport()
     report.problems += _catalog_problems(catalog)
     kept = catalog.filter(
@@ -153,6 +157,7 @@ def _group_by_shard(kept: pa.Table) -> Iterator[tuple[str, _Expected]]:
                 part[Col.KEY].to_pylist(),
                 part[Col.SAMPLE_RATE].to_pylist(),
                 part[Col.DURATION_S].to_pylist(),
+                [json.loads(encode_metadata(row)) for row in part.to_pylist()],
             ),
         )
 
@@ -237,7 +242,10 @@ def _sample_problems(
         problems.append(f"no readable .{METADATA_EXTENSION} member")
     else:
         # An uncatalogued shard's samples cannot name it: it is one problem already.
-        problems += _metadata_problems(text.data, sample.key, shard if expected else None)
+        catalogued = expected.rows[index] if expected is not None and index is not None else None
+        problems += _metadata_problems(
+            text.data, sample.key, shard if expected else None, catalogued
+        )
     flac = sample.members.get(AUDIO_EXTENSION)
     if flac is None or flac.data is None:
         problems.append(f"no readable .{AUDIO_EXTENSION} member")
@@ -249,7 +257,9 @@ def _sample_problems(
     return problems
 
 
-def _metadata_problems(data: bytes, key: str, shard: str | None) -> list[str]:
+def _metadata_problems(
+    data: bytes, key: str, shard: str | None, catalogued: dict | None
+) -> list[str]:
     try:
         row = json.loads(data)
     except ValueError as error:
@@ -261,7 +271,23 @@ def _metadata_problems(data: bytes, key: str, shard: str | None) -> list[str]:
         problems.append(f"metadata key is {row.get(Col.KEY)!r}, expected {key!r}")
     if shard is not None and row.get(Col.SHARD) != shard:
         problems.append(f"metadata shard is {row.get(Col.SHARD)!r}, expected {shard!r}")
+    if catalogued is not None and not problems:
+        differing = [
+            f"{name} {row[name]!r} (catalogued {catalogued[name]!r})"
+            for name in sorted(row.keys() & catalogued.keys())
+            if not _same_value(row[name], catalogued[name])
+        ]
+        if differing:
+            problems.append("metadata differs from the catalog: " + ", ".join(differing))
     return problems
+
+
+def _same_value(stored: object, catalogued: object) -> bool:
+    """Equal, numbers to float32 precision (float32 columns are written as the shortest
+    decimal of their value, the catalog gives the float64 nearest it)."""
+    if isinstance(stored, int | float) and isinstance(catalogued, int | float):
+        return math.isclose(stored, catalogued, rel_tol=1e-6, abs_tol=1e-12)
+    return stored == catalogued
 
 
 def _audio_problems(

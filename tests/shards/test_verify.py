@@ -92,7 +92,11 @@ def test_every_kind_of_problem_is_listed_with_shard_and_key(tmp_path: Path, caps
         f"shards/{s1}: 1 catalogued segments missing: {k1[1]}",
         f"shards/{s2}: {k2[0]}: metadata shard is 'x', expected '{s2}'",
         f"shards/{s2}: {k2[1]}: sample rate 8000 Hz, catalogued 16000 Hz",
+        f"shards/{s2}: {k2[1]}: metadata differs from the catalog: sample_rate 8000 "
+        "(catalogued 16000)",
         f"shards/{s2}: {k2[2]}: 8000 samples (1.000 s), catalogued 2.000 s",
+        f"shards/{s2}: {k2[2]}: metadata differs from the catalog: duration_s 1.0 "
+        "(catalogued 2.0)",
         f"shards/{s3}: unreadable tar after member '{k3[0]}.json'",
         f"shards/{s3}: 1 catalogued segments missing: {k3[1]}",
     ]
@@ -105,3 +109,25 @@ def test_every_kind_of_problem_is_listed_with_shard_and_key(tmp_path: Path, caps
 
     assert main(["shards", "verify", fake.out]) == 1
     assert f"{k0[0]}: FLAC does not decode" in capsys.readouterr().err
+
+
+def test_a_field_edited_inside_a_shard_is_found(tmp_path: Path):
+    # Issue 16, failure 5: a site edited inside a shard passed.
+    fake = write_fake_out(tmp_path / "out", (3,))
+    [shard] = fake.shards
+    key = fake.keys[shard][1]
+    site = fake.row(key)["site"]
+
+    def edit_site(samples: list[dict]) -> list[dict]:
+        return [
+            dict(s, json=encode_metadata({**fake.row(key), "site": "ELSEWHERE"}))
+            if s["__key__"] == key
+            else s
+            for s in samples
+        ]
+
+    _rewrite(fake, shard, edit_site)
+    assert verify_shards(fake.out).problems == [
+        f"shards/{shard}: {key}: metadata differs from the catalog: site 'ELSEWHERE' "
+        f"(catalogued {site!r})"
+    ]
