@@ -95,8 +95,7 @@ def test_every_kind_of_problem_is_listed_with_shard_and_key(tmp_path: Path, caps
         f"shards/{s2}: {k2[1]}: metadata differs from the catalog: sample_rate 8000 "
         "(catalogued 16000)",
         f"shards/{s2}: {k2[2]}: 8000 samples (1.000 s), catalogued 2.000 s",
-        f"shards/{s2}: {k2[2]}: metadata differs from the catalog: duration_s 1.0 "
-        "(catalogued 2.0)",
+        f"shards/{s2}: {k2[2]}: metadata differs from the catalog: duration_s 1.0 (catalogued 2.0)",
         f"shards/{s3}: unreadable tar after member '{k3[0]}.json'",
         f"shards/{s3}: 1 catalogued segments missing: {k3[1]}",
     ]
