@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from shards import ShardLoader
 from shards.plan import derive_seed
 from sonotype.config.load import save_config
 from sonotype.config.model import ModelConfig
@@ -52,6 +53,7 @@ from training.encoder_init import initialize_encoder
 from training.initial import architecture_differences, build_models
 from training.losses import LogMelSpectrogram
 from training.metrics_log import MetricsLog, peak_memory_mb
+from training.model import Generator
 from training.precision import (
     autocast,
     make_scaler,
@@ -201,27 +203,8 @@ def _train(
         torch.manual_seed(run_seed)
         np.random.seed(run_seed % 2**32)
         if not quantizer.is_initialized:
-            # k-means on encoder frames of a few batches from a reader seeded apart.
-            reservoir = LatentReservoir(
-                config.codebook.reservoir_size,
-                config.model.encoder.dimension,
-                seed=derive_seed(config.seed, "reservoir", rank()),
-            )
-            crops = [batch.wav.to(device) for batch in codebook_batches(config, loader.index)]
-            if config.encoder_init.from_data and init_from is None:
-                initialize_encoder(generator.encoder, crops, config.encoder_init)
-            with torch.no_grad():
-                for wav in crops:
-                    reservoir.add(generator.encoder(wav))
-            iters = config.codebook.kmeans_iters
-            initialize_codebook(
-                quantizer,
-                reservoir,
-                iters=config.model.quantizer.kmeans_iters if iters is None else iters,
-                chunk_rows=config.codebook.kmeans_chunk_rows,
-                frames_per_step=frames_per_step,
-                seed=derive_seed(config.seed, "kmeans"),
-            )
+            new_encoder = config.encoder_init.from_data and init_from is None
+            _seed_codebook(config, generator, loader, device, frames_per_step, new_encoder)
     warning = describe_threshold(
         quantizer.threshold_ema_dead_code, frames_per_step, quantizer.codebook_size
     )
@@ -280,6 +263,10 @@ def _train(
             set_learning_rate(state.generator_optimizer, lr)
             set_learning_rate(state.discriminator_optimizer, lr)
             adversarial = step >= config.losses.mel_only_warmup_steps
+            quantize = step >= config.losses.unquantized_warmup_steps
+            if step == config.losses.unquantized_warmup_steps > 0:
+                # The codes did not follow the encoder while it learned unquantized.
+                _seed_codebook(config, generator, loader, device, frames_per_step, False)
             statistics = CodebookStatistics.empty(
                 quantizer,
                 config.codebook.respawn_candidates,
@@ -287,7 +274,9 @@ def _train(
             )
 
             # Discriminator micro-steps, clip, step; generator micro-steps, clip, step.
-            terms = train_step(state, micro_batches, condition, adversarial, settings, statistics)
+            terms = train_step(
+                state, micro_batches, condition, adversarial, settings, statistics, quantize
+            )
 
             # The codebook: one EMA update from every micro-batch of every rank, respawn.
             respawn_every = config.codebook.respawn_every_steps
@@ -392,6 +381,38 @@ class _SilentBar(contextlib.nullcontext):
 
     def set_postfix_str(self, text: str, refresh: bool = True) -> None:
         """Nothing to draw."""
+
+
+def _seed_codebook(
+    config: TrainConfig,
+    generator: Generator,
+    loader: ShardLoader,
+    device: torch.device,
+    frames_per_step: int,
+    normalise_encoder: bool,
+) -> None:
+    """k-means of the codebook on encoder frames of a few batches from a reader seeded apart
+    from training's; first, if `normalise_encoder`, the encoder's data-dependent init."""
+    reservoir = LatentReservoir(
+        config.codebook.reservoir_size,
+        config.model.encoder.dimension,
+        seed=derive_seed(config.seed, "reservoir", rank()),
+    )
+    crops = [batch.wav.to(device) for batch in codebook_batches(config, loader.index)]
+    if normalise_encoder:
+        initialize_encoder(generator.encoder, crops, config.encoder_init)
+    with torch.no_grad():
+        for wav in crops:
+            reservoir.add(generator.encoder(wav))
+    iters = config.codebook.kmeans_iters
+    initialize_codebook(
+        generator.quantizer,
+        reservoir,
+        iters=config.model.quantizer.kmeans_iters if iters is None else iters,
+        chunk_rows=config.codebook.kmeans_chunk_rows,
+        frames_per_step=frames_per_step,
+        seed=derive_seed(config.seed, "kmeans"),
+    )
 
 
 def _brief(values: dict[str, float]) -> str:

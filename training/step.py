@@ -72,6 +72,7 @@ def train_step(
     adversarial: bool,
     settings: StepSettings,
     statistics: CodebookStatistics,
+    quantize: bool = True,
 ) -> dict[str, torch.Tensor]:
     """Accumulate gradients over the micro-batches, then step the discriminators and generator.
 
@@ -84,6 +85,8 @@ def train_step(
             no discriminator step, reconstruction losses only).
         settings: loss weights, clipping, autocast, mel transform.
         statistics: receives each micro-batch's codebook assignments.
+        quantize: decode codebook vectors and train the commitment (False during the
+            unquantized warm-up: the commitment loss is logged, not trained).
 
     Returns:
         Detached scalars, averaged over micro-batches: every loss term, `loss/total_g`,
@@ -101,7 +104,7 @@ def train_step(
         is_last = index == n - 1
         with no_sync([generator, discriminators], enabled=not is_last):
             with settings.autocast():
-                output = generator(real, condition=condition)
+                output = generator(real, condition=condition, quantize=quantize)
             statistics.add(quantizer, output.latents, output.codes)
             terms: dict[str, torch.Tensor] = {}
 
@@ -120,9 +123,10 @@ def train_step(
                 terms["loss/total_d"] = disc_total
 
             # Generator micro-step, against the discriminators as they are (frozen).
-            gen_terms = reconstruction_losses(
-                settings.log_mel, output.audio, real, output.commitment_loss
-            )
+            # Unquantized, the codes are not what the decoder sees: committing to them
+            # would only shrink the latents toward a codebook that is re-seeded later.
+            commitment = output.commitment_loss if quantize else output.commitment_loss.detach()
+            gen_terms = reconstruction_losses(settings.log_mel, output.audio, real, commitment)
             with frozen(critic):
                 if adversarial:
                     with settings.autocast():

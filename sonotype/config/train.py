@@ -75,10 +75,16 @@ class LossConfig(StrictModel):
         ge=0,
         description="first steps train the generator on mel + commitment only, no discriminators",
     )
+    unquantized_warmup_steps: int = Field(
+        default=0,
+        ge=0,
+        description="first steps decode the encoder's latents unquantized (the codebook "
+        "still follows them), so the encoder learns from a direct reconstruction gradient",
+    )
 
     def weights(self) -> dict[str, float]:
         """Log key of each loss term (`loss/mel`) → its weight."""
-        fields = self.model_dump(exclude={"mel_only_warmup_steps"})
+        fields = self.model_dump(exclude={"mel_only_warmup_steps", "unquantized_warmup_steps"})
         return {f"loss/{name}": float(value) for name, value in fields.items()}
 
 

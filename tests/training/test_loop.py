@@ -227,3 +227,17 @@ def test_the_encoders_data_dependent_init_keeps_the_codebook_from_collapsing(
     # Validation holds 80 frames here: perplexity 1 is one code for all of them.
     assert default_init < 2
     assert from_data > 8
+
+
+def test_a_run_that_starts_unquantized_reseeds_its_codebook_at_the_switch_and_resumes_exactly(
+    soundscape_out, tmp_path, caplog
+):
+    settings = ["losses.unquantized_warmup_steps=2"]
+    with caplog.at_level("INFO", logger="training.codebook"):
+        whole = _run(soundscape_out, tmp_path / "whole", *settings)
+    assert caplog.text.count("codebook initialised by k-means") == 2  # at the start, at step 2
+    _run(soundscape_out, tmp_path / "split", *settings, until_step=2)
+    resumed = _run(soundscape_out, tmp_path / "split", *settings, resume=True)
+    assert resumed.weights_digest == whole.weights_digest
+    quantized_from_start = _run(soundscape_out, tmp_path / "quantized")
+    assert quantized_from_start.weights_digest != whole.weights_digest

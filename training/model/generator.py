@@ -51,12 +51,16 @@ class Generator(nn.Module):
         self.sample_rate = sample_rate
         self.hop_length = encoder.hop_length
 
-    def forward(self, wav: torch.Tensor, condition: Condition = 0) -> GeneratorOutput:
+    def forward(
+        self, wav: torch.Tensor, condition: Condition = 0, quantize: bool = True
+    ) -> GeneratorOutput:
         """Reconstruct a batch (training pass; gradients reach the encoder through the STE).
 
         Args:
             wav: `[B, T]`.
             condition: AdaLayerNorm row of the backbone.
+            quantize: decode the codebook vectors (False: the latents themselves; codes
+                and the commitment loss are computed either way).
 
         Returns:
             GeneratorOutput: audio `[B, F · hop]`, codes `[B, F]`, latents `[B, D, F]` and
@@ -64,7 +68,7 @@ class Generator(nn.Module):
         """
         latents = self.encoder(wav)
         quantized, codes, commitment_loss = self.quantizer(latents)
-        audio = self.synthesize(quantized, condition)
+        audio = self.synthesize(quantized if quantize else latents, condition)
         return GeneratorOutput(audio, codes, latents, commitment_loss)
 
     def encode(self, wav: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

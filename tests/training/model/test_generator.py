@@ -49,3 +49,14 @@ def test_the_condition_row_changes_the_output(tiny_config):
         generator.backbone.input_norm.scale.weight[2].mul_(2.0)
         codes = torch.randint(0, 512, (1, 6))
         assert not torch.allclose(generator.decode(codes, 0), generator.decode(codes, 2))
+
+
+def test_an_unquantized_pass_decodes_the_latents_and_still_assigns_codes(tiny_generator):
+    wav = 0.3 * torch.randn(2, 24000)
+    with torch.no_grad():
+        quantized = tiny_generator(wav)
+        direct = tiny_generator(wav, quantize=False)
+        assert torch.equal(direct.audio, tiny_generator.synthesize(direct.latents))
+        assert not torch.equal(direct.audio, quantized.audio)
+    assert torch.equal(direct.codes, quantized.codes)
+    assert torch.equal(direct.commitment_loss, quantized.commitment_loss)
