@@ -85,8 +85,7 @@ def train_step(
             no discriminator step, reconstruction losses only).
         settings: loss weights, clipping, autocast, mel transform.
         statistics: receives each micro-batch's codebook assignments.
-        quantize: decode codebook vectors and train the commitment (False during the
-            unquantized warm-up: the commitment loss is logged, not trained).
+        quantize: decode codebook vectors (False during the unquantized warm-up).
 
     Returns:
         Detached scalars, averaged over micro-batches: every loss term, `loss/total_g`,
@@ -123,10 +122,12 @@ def train_step(
                 terms["loss/total_d"] = disc_total
 
             # Generator micro-step, against the discriminators as they are (frozen).
-            # Unquantized, the codes are not what the decoder sees: committing to them
-            # would only shrink the latents toward a codebook that is re-seeded later.
-            commitment = output.commitment_loss if quantize else output.commitment_loss.detach()
-            gen_terms = reconstruction_losses(settings.log_mel, output.audio, real, commitment)
+            # Unquantized, the commitment still trains: it keeps the latents' scale in
+            # check (without it they grew to norms of hundreds and the window features
+            # separated the example's sources worse: RESULTS.md).
+            gen_terms = reconstruction_losses(
+                settings.log_mel, output.audio, real, output.commitment_loss
+            )
             with frozen(critic):
                 if adversarial:
                     with settings.autocast():
