@@ -211,6 +211,7 @@ def _ingest(
     logger.debug("ingest config:\n%s", dump_config(config))
     check_and_save(out, config, force)
     work.remove_temporaries(OutputLayout(out).shards_dir)
+    work.remove_temporaries(OutputLayout(out).catalog_dir)
     work.remove_temporaries(work.work_dir(out))
     found = discover(inputs, config.discover)
     outcomes = _scan(found, config, out, redo=force)

@@ -1,9 +1,13 @@
 """Entry point of `sonotype`: parse, set up logging, dispatch, map errors to exit codes."""
 
 import argparse
+import contextlib
 import logging
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from types import FrameType
 
 from sonotype import __version__
 from sonotype.cli import (
@@ -80,6 +84,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Terminated(BaseException):
+    """SIGTERM arrived: like KeyboardInterrupt, it unwinds past `except Exception`, so
+    every `with` and `finally` (locks, temporary files) cleans up on the way out."""
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise _Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """SIGTERM (a scheduler's stop, `kill`) ends the command like Ctrl-C does, with a
+    message and exit code 143, instead of killing the process silently. Stages that stop
+    more gracefully (training checkpoints first) install their own handler inside."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the `sonotype` command; returns the exit code (tests call this in-process).
 
@@ -87,7 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: arguments without the program name (None: `sys.argv[1:]`).
 
     Returns:
-        0 on success, 1 when the job found problems, 2 on bad usage, config or input.
+        0 on success, 1 when the job found problems, 2 on bad usage, config or input,
+        130 on Ctrl-C, 143 on SIGTERM.
     """
     parser = build_parser()
     try:
@@ -98,10 +127,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         verbosity_to_level(getattr(args, "verbose", 0), getattr(args, "quiet", False))
     )
     try:
-        return int(args.handler(args))
+        with _sigterm_raises():
+            return int(args.handler(args))
     except SonotypeError as error:
         sys.stderr.write(f"sonotype {args.command}: error: {error}\n")
         return 2
     except KeyboardInterrupt:
-        sys.stderr.write(f"sonotype {args.command}: interrupted\n")
+        sys.stderr.write(f"sonotype {args.command}: interrupted; run it again to resume\n")
         return 130
+    except _Terminated:
+        sys.stderr.write(f"sonotype {args.command}: terminated; run it again to resume\n")
+        return 143

@@ -1,6 +1,7 @@
 """A real `sonotype ingest` process killed with SIGKILL, then run again, ends exactly like a run
 that was never interrupted: the same segment keys, catalogs and audio samples."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -30,8 +31,12 @@ OVERRIDES = [
 _WAIT_S = 120
 
 
-def _kill_after(out: Path, n_tasks: int, log: Path, inputs: Path) -> None:
-    """Start `sonotype ingest` and SIGKILL its whole process group once `n_tasks` are done."""
+def _kill_after(
+    out: Path, n_tasks: int, log: Path, inputs: Path, how: signal.Signals = signal.SIGKILL
+) -> int:
+    """Start `sonotype ingest` and stop it once `n_tasks` are done: SIGKILL to its whole
+    process group, or another signal to the command alone (as a batch scheduler sends
+    SIGTERM). Returns its exit code."""
     sets = [argument for override in OVERRIDES for argument in ("--set", override)]
     command = [
         sys.executable,
@@ -62,9 +67,15 @@ def _kill_after(out: Path, n_tasks: int, log: Path, inputs: Path) -> None:
                     raise AssertionError(f"ingest ended before {n_tasks} tasks: {log.read_text()}")
                 time.sleep(0.01)
         finally:
-            # The group: the CLI, its Dask scheduler and its worker processes, all at once.
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            if how == signal.SIGKILL:
+                # The group: the CLI, its Dask scheduler and its workers, all at once.
+                os.killpg(process.pid, signal.SIGKILL)
+            else:
+                process.send_signal(how)
+            code = process.wait(timeout=_WAIT_S)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)  # anything the command left behind
+    return code
 
 
 @pytest.fixture(scope="module")
@@ -107,3 +118,16 @@ def test_sigkill_then_rerun_equals_an_uninterrupted_run(
     for key, (samples, _) in reference.items():
         np.testing.assert_array_equal(resumed[key][0], samples)
     assert list(out.rglob("*.tmp-*")) == []
+
+
+def test_sigterm_stops_with_a_message_and_a_rerun_completes(
+    recordings: Path, uninterrupted: Path, dask_scheduler: str, tmp_path: Path
+):
+    # Issue 16, failure 6: ingest exited silently on SIGTERM.
+    out, log = tmp_path / "terminated", tmp_path / "terminated.log"
+    assert _kill_after(out, 1, log, recordings, signal.SIGTERM) == 143
+    assert "sonotype ingest: terminated; run it again to resume" in log.read_text()
+    assert not (out / ".sonotype-ingest.lock").exists()
+    config = load_config(IngestConfig, None, OVERRIDES)
+    ingest.run_ingest([str(recordings)], str(out), config, scheduler=dask_scheduler)
+    assert catalog_rows(out, "segments") == catalog_rows(uninterrupted, "segments")

@@ -372,3 +372,17 @@ def test_a_second_ingest_into_the_same_output_is_refused_and_touches_nothing(
     assert f"is being written by sonotype ingest (pid {os.getpid()}" in capsys.readouterr().err
     assert main([*args, "-q"]) == 0
     assert len(catalog_rows(out, "recordings")) == 1
+    assert not unfinished.exists()  # the next run that holds the lock cleans up
+
+
+def test_unfinished_catalog_writes_are_removed_by_the_next_run(
+    audio_factory: AudioFactory, dask_scheduler: str, tmp_path: Path
+):
+    # Issue 16, failure 4: catalog/*.parquet.tmp-* files were never cleaned.
+    audio_factory.tone("S/20240101_000000.wav", duration_s=1.0, sample_rate=16000)
+    out = tmp_path / "out"
+    _ingest([audio_factory.root], out, short_config(), dask_scheduler)
+    left = out / "catalog" / f"segments.parquet{TEMP_MARKER}4567"
+    left.write_bytes(b"half a parquet file")
+    _ingest([audio_factory.root], out, short_config(), dask_scheduler)
+    assert not left.exists()
