@@ -13,6 +13,7 @@ from dask.distributed import Client, as_completed
 from ingest.plan import TaskSpec
 from ingest.process import TaskResult, process_task
 from sonotype.config.ingest import IngestConfig
+from sonotype.errors import output_environment_error
 from sonotype.progress import progress_bar
 
 logger = logging.getLogger(__name__)
@@ -40,6 +41,11 @@ def run_tasks(
         config: the ingest settings.
         out: the output root.
         on_result: called in the client process with each task and its result.
+
+    Raises:
+        OutputEnvironmentError: a task or `on_result` could not write the output (full
+            disk, quota, read-only, no permission): the run stops, and the recordings of
+            unfinished tasks stay un-attempted rather than failed.
     """
     futures = {
         client.submit(
@@ -61,6 +67,9 @@ def run_tasks(
             task = futures.pop(future)
             if future.status == "error":
                 error = future.exception()
+                stop = output_environment_error(error, out)
+                if stop is not None:
+                    raise stop from error
                 result = TaskResult(
                     task.name,
                     task.recording_id,
@@ -71,5 +80,11 @@ def run_tasks(
             else:
                 result = future.result()
             future.release()
-            on_result(task, result)
+            try:
+                on_result(task, result)
+            except OSError as error:
+                stop = output_environment_error(error, out)
+                if stop is None:
+                    raise
+                raise stop from error
             bar.update(1 / task.n_parts)

@@ -5,6 +5,8 @@ bug and keeps its traceback. Messages name the file or field, what was expected 
 what was found.
 """
 
+import errno
+
 
 class SonotypeError(Exception):
     """Base class for errors caused by input, configuration or existing outputs."""
@@ -32,3 +34,37 @@ class OutputConflictError(SonotypeError):
 
 class OutputLockedError(SonotypeError):
     """Another run is writing the same output (see `sonotype.output_lock`)."""
+
+
+class OutputEnvironmentError(SonotypeError):
+    """The output cannot be written (full disk, quota, read-only, no permission): a fault
+    of the environment, not of any input, so the run stops instead of failing inputs."""
+
+
+# Errors that writing an output can meet and no input causes.
+_ALWAYS_OUTPUT = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
+# Errors an unreadable input can cause too: the output's only when they name it.
+_OUTPUT_WHEN_NAMED = {errno.EACCES, errno.EPERM}
+
+
+def output_environment_error(error: BaseException, out: str) -> OutputEnvironmentError | None:
+    """The run-stopping error `error` amounts to, if it is the output's environment's fault.
+
+    Args:
+        error: what a task or a write raised.
+        out: the output root (a path or URL) the run writes under.
+    """
+    if not isinstance(error, OSError):
+        return None
+    named = str(error.filename or "")
+    ours = error.errno in _ALWAYS_OUTPUT or (
+        error.errno in _OUTPUT_WHEN_NAMED and named.startswith(str(out).rstrip("/"))
+    )
+    if not ours:
+        return None
+    what = f" ({named})" if named else ""
+    return OutputEnvironmentError(
+        f"{out}: cannot write: {error.strerror or error}{what}. The run stopped; recordings "
+        "not finished were not marked failed: free space or fix the output, then run the "
+        "same command again"
+    )

@@ -2,6 +2,7 @@
 
 import dataclasses
 import datetime as dt
+import errno
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from dask.distributed import LocalCluster
 
 import ingest
 import sonotype.dask_cluster
@@ -386,3 +388,29 @@ def test_unfinished_catalog_writes_are_removed_by_the_next_run(
     left.write_bytes(b"half a parquet file")
     _ingest([audio_factory.root], out, short_config(), dask_scheduler)
     assert not left.exists()
+
+
+def test_a_full_disk_stops_the_run_and_fails_no_recording(
+    audio_factory: AudioFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+):
+    # Issue 16, failure 6: a full disk was recorded as input failures (Errno 28), exit 0.
+    for day in (1, 2):
+        audio_factory.tone(f"S/2024010{day}_000000.wav", duration_s=1.0, sample_rate=16000)
+    out = tmp_path / "out"
+
+    def disk_full(task, config, out_root):
+        raise OSError(errno.ENOSPC, "No space left on device", f"{out_root}/shards/x.tar")
+
+    monkeypatch.setattr("ingest.job.process_task", disk_full)
+    args = ["-q", "ingest", str(audio_factory.root), "--out", str(out), "--workers", "1"]
+    # Threads in this process: the workers run the patched task.
+    with LocalCluster(n_workers=1, processes=False, dashboard_address=":0") as cluster:
+        scheduler = ["--scheduler", cluster.scheduler_address]
+        assert main([*args[:-2], *scheduler]) == 2
+    message = capsys.readouterr().err
+    assert "cannot write: No space left on device" in message
+    assert "were not marked failed" in message
+    assert not (out / "catalog" / "recordings.parquet").exists()
+    monkeypatch.undo()
+    assert main(args) == 0
+    assert [r["status"] for r in catalog_rows(out, "recordings")] == ["ok", "ok"]
