@@ -95,7 +95,7 @@ def encode_chunked(
         if ahead > chunk.stop:
             right, _ = encoder.recur(features[..., chunk.stop - first : ahead - first], state)
             pieces.append(right)
-        projected = encoder.project(torch.cat(pieces, dim=-1))
+        projected = quantizer.prepare(encoder.project(torch.cat(pieces, dim=-1)))
         offset = 0 if tail is None else tail.shape[-1]
         chunk_latents = projected[..., offset : offset + centre.shape[-1]]  # [B, D, chunk]
         tail = torch.cat(pieces[:-1] if ahead > chunk.stop else pieces, dim=-1)

@@ -59,6 +59,12 @@ class QuantizerConfig(StrictModel):
         default=2.0, ge=0, description="codes whose EMA cluster size falls below are dead"
     )
     kmeans_iters: int = Field(default=200, ge=0, description="k-means iterations of the init")
+    cosine: bool = Field(
+        default=False,
+        description="quantize l2-normalised latents against l2-normalised codes (as DAC): "
+        "latents cannot shrink toward the codes, which keeps a small codebook in use; the "
+        "published models are not cosine",
+    )
 
 
 class BackboneConfig(StrictModel):

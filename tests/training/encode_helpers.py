@@ -35,11 +35,16 @@ def save_tiny_tokenizer(path: Path, seed: int = 1, latent_scale: float = 1.0) ->
     Args:
         path: where to write it.
         seed: seeds the weights (another seed is another model).
-        latent_scale: multiplies the encoder's last convolution, hence every embedding.
+        latent_scale: multiplies the encoder's last convolution, hence every embedding
+            (the codebook is then Euclidean: cosine latents are unit vectors whatever
+            their scale).
     """
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         config = preset("tiny")
+        if latent_scale != 1.0:
+            quantizer = config.quantizer.model_copy(update={"cosine": False})
+            config = config.model_copy(update={"quantizer": quantizer})
         generator = build_generator(config)
     with torch.no_grad():
         for parameter in generator.encoder.output_conv.parameters():

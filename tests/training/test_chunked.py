@@ -8,8 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.training.conftest import assert_nearest_codes, record_lengths
+from tests.training.conftest import assert_nearest_codes, record_lengths, seed_codebook
 from training.chunked import decode_chunked, encode_chunked, plan_chunks
+from training.model import build_generator
 
 
 @pytest.mark.parametrize(
@@ -107,3 +108,18 @@ def test_the_decoder_never_sees_more_than_a_chunk_and_its_context(tiny_generator
     assert torch.isfinite(audio).all()
     assert len(windows) == 8
     assert max(windows) <= 40 + 2 * 10
+
+
+def test_chunked_encoding_of_a_cosine_codebook_gives_the_same_unit_latents(tiny_config):
+    config = tiny_config.model_copy(
+        update={"quantizer": tiny_config.quantizer.model_copy(update={"cosine": True})}
+    )
+    generator = build_generator(config).eval()
+    seed_codebook(generator)
+    wav = 0.3 * torch.randn(1, 600 * 30)
+    with torch.inference_mode():
+        codes, latents = generator.encode(wav)
+        chunked_codes, chunked_latents = encode_chunked(generator, wav, 7)
+    torch.testing.assert_close(latents.norm(dim=1), torch.ones(1, 30))
+    torch.testing.assert_close(chunked_latents, latents, rtol=0, atol=1e-6)
+    assert (chunked_codes == codes).float().mean() >= 0.95

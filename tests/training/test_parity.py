@@ -11,7 +11,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from tests.training.conftest import preset, seed_codebook
 from training import Tokenizer, parity
+from training.model import build_generator
 from training.parity import compare, parity_signals
 
 
@@ -36,6 +38,24 @@ class StandIn:
 
     def decode(self, features, bandwidth_id):
         return self.generator.synthesize(features, int(bandwidth_id[0])) + self.audio_offset
+
+
+@pytest.fixture(scope="module")
+def tiny_config():
+    """The tiny model with the reference's Euclidean codebook (the tiny preset is cosine)."""
+    config = preset("tiny")
+    return config.model_copy(
+        update={"quantizer": config.quantizer.model_copy(update={"cosine": False})}
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_generator(tiny_config):
+    with torch.random.fork_rng():
+        torch.manual_seed(1)
+        generator = build_generator(tiny_config)
+    seed_codebook(generator)
+    return generator.eval()
 
 
 @pytest.fixture

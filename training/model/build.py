@@ -51,6 +51,7 @@ def build_generator(config: ModelConfig) -> Generator:
         decay=config.quantizer.decay,
         eps=config.quantizer.eps,
         threshold_ema_dead_code=config.quantizer.threshold_ema_dead_code,
+        cosine=config.quantizer.cosine,
     )
     backbone_config = config.backbone
     backbone = VocosBackbone(

@@ -66,7 +66,7 @@ class Generator(nn.Module):
             GeneratorOutput: audio `[B, F · hop]`, codes `[B, F]`, latents `[B, D, F]` and
             the commitment loss, F = ceil(T / hop).
         """
-        latents = self.encoder(wav)
+        latents = self.quantizer.prepare(self.encoder(wav))
         quantized, codes, commitment_loss = self.quantizer(latents)
         audio = self.synthesize(quantized if quantize else latents, condition)
         return GeneratorOutput(audio, codes, latents, commitment_loss)
@@ -80,7 +80,7 @@ class Generator(nn.Module):
         Returns:
             (codes `[B, F]` int64, latents `[B, D, F]`).
         """
-        latents = self.encoder(wav)
+        latents = self.quantizer.prepare(self.encoder(wav))
         return self.quantizer.encode(latents), latents
 
     def decode(self, codes: torch.Tensor, condition: Condition = 0) -> torch.Tensor:

@@ -51,6 +51,11 @@ class VectorQuantizer(nn.Module):
         decay: EMA decay of cluster sizes and sums (0.99, EnCodec).
         eps: Laplace smoothing of cluster sizes (1e-5, EnCodec).
         threshold_ema_dead_code: EMA cluster size under which a code is dead (2, EnCodec).
+        cosine: latents (`prepare`) and codes are l2-normalised, so nearest means most
+            similar in direction (DAC's normalised codes). With a Euclidean codebook the
+            commitment loss can be lowered by shrinking every latent toward the codes,
+            which short runs did until a few codes took every frame; on the unit sphere
+            that road is closed.
     """
 
     def __init__(
@@ -60,6 +65,7 @@ class VectorQuantizer(nn.Module):
         decay: float = 0.99,
         eps: float = 1e-5,
         threshold_ema_dead_code: float = 2.0,
+        cosine: bool = False,
     ) -> None:
         super().__init__()
         self.codebook_size = codebook_size
@@ -67,12 +73,22 @@ class VectorQuantizer(nn.Module):
         self.decay = decay
         self.eps = eps
         self.threshold_ema_dead_code = threshold_ema_dead_code
+        self.cosine = cosine
         # EnCodec with kmeans_init=True starts from zeros and a false `inited` flag (a
         # float [1] tensor, kept so the published checkpoints map one to one).
         self.register_buffer("inited", torch.zeros(1))
         self.register_buffer("cluster_size", torch.zeros(codebook_size))
         self.register_buffer("embed", torch.zeros(codebook_size, dim))
         self.register_buffer("embed_avg", torch.zeros(codebook_size, dim))
+
+    def prepare(self, latents: torch.Tensor) -> torch.Tensor:
+        """The encoder's output as the quantizer sees it: `[B, D, F]`, unit length per frame
+        when cosine, else unchanged. Every caller quantizes (and stores) prepared latents."""
+        return F.normalize(latents, dim=1) if self.cosine else latents
+
+    def _on_sphere(self, vectors: torch.Tensor) -> torch.Tensor:
+        """`[K, D]` codes, projected onto the unit sphere when cosine."""
+        return F.normalize(vectors, dim=1) if self.cosine else vectors
 
     @property
     def is_initialized(self) -> bool:
@@ -165,7 +181,7 @@ class VectorQuantizer(nn.Module):
         total = self.cluster_size.sum()
         # Laplace smoothing keeps empty clusters from dividing by zero (EnCodec).
         smoothed = (self.cluster_size + self.eps) / (total + self.codebook_size * self.eps) * total
-        self.embed.copy_(self.embed_avg / smoothed.unsqueeze(1))
+        self.embed.copy_(self._on_sphere(self.embed_avg / smoothed.unsqueeze(1)))
 
     @torch.no_grad()
     def dead_codes(self) -> torch.Tensor:
@@ -194,7 +210,7 @@ class VectorQuantizer(nn.Module):
                 f"got {tuple(vectors.shape)}"
             )
         size = max(self.threshold_ema_dead_code, 1.0)
-        vectors = vectors.to(self.embed)
+        vectors = self._on_sphere(vectors.to(self.embed))
         self.embed[mask] = vectors
         self.embed_avg[mask] = vectors * size
         self.cluster_size[mask] = size
@@ -221,6 +237,7 @@ class VectorQuantizer(nn.Module):
                 f"{tuple(self.cluster_size.shape)}, got {tuple(centroids.shape)} and "
                 f"{tuple(counts.shape)}"
             )
+        centroids = self._on_sphere(centroids)
         self.embed.copy_(centroids)
         self.embed_avg.copy_(centroids * counts.unsqueeze(1))
         self.cluster_size.copy_(counts)

@@ -147,3 +147,30 @@ def test_an_update_that_agrees_with_the_initial_clusters_leaves_the_codebook_alo
     vq.initialize(centroids, counts)
     vq.ema_update(counts, centroids * counts.unsqueeze(1))
     torch.testing.assert_close(vq.embed, centroids)
+
+
+def test_a_cosine_codebook_stays_on_the_unit_sphere_and_picks_the_closest_direction():
+    vq = _quantizer(cosine=True)
+    unit = torch.ones(16)
+
+    def norms(vectors: torch.Tensor) -> torch.Tensor:
+        return vectors.norm(dim=1)
+
+    torch.testing.assert_close(norms(vq.embed), unit)
+    latents = vq.prepare(torch.randn(3, 4, 10) * 50)  # scale does not matter any more
+    torch.testing.assert_close(latents.norm(dim=1), torch.ones(3, 10))
+    codes = vq.encode(latents)
+    similarity = torch.einsum("bdf,kd->bfk", latents, vq.embed)
+    assert torch.equal(codes, similarity.argmax(dim=-1))
+
+    counts, sums = vq.assignment_statistics(latents, codes)
+    vq.ema_update(counts, sums)
+    torch.testing.assert_close(norms(vq.embed), unit)
+    vq.replace_codes(torch.arange(16) < 3, torch.randn(3, 4) * 7)
+    torch.testing.assert_close(norms(vq.embed), unit)
+
+
+def test_a_euclidean_codebook_leaves_latents_as_they_are():
+    vq = _quantizer()
+    latents = torch.randn(2, 4, 5) * 3
+    assert torch.equal(vq.prepare(latents), latents)
