@@ -403,7 +403,7 @@ def _seed_codebook(
         initialize_encoder(generator.encoder, crops, config.encoder_init)
     with torch.no_grad():
         for wav in crops:
-            reservoir.add(generator.quantizer.prepare(generator.encoder(wav)))
+            reservoir.add(generator.latents(wav))
     iters = config.codebook.kmeans_iters
     initialize_codebook(
         generator.quantizer,

@@ -66,7 +66,7 @@ class Generator(nn.Module):
             GeneratorOutput: audio `[B, F · hop]`, codes `[B, F]`, latents `[B, D, F]` and
             the commitment loss, F = ceil(T / hop).
         """
-        latents = self.quantizer.prepare(self.encoder(wav))
+        latents = self.latents(wav)
         quantized, codes, commitment_loss = self.quantizer(latents)
         audio = self.synthesize(quantized if quantize else latents, condition)
         return GeneratorOutput(audio, codes, latents, commitment_loss)
@@ -80,8 +80,13 @@ class Generator(nn.Module):
         Returns:
             (codes `[B, F]` int64, latents `[B, D, F]`).
         """
-        latents = self.quantizer.prepare(self.encoder(wav))
+        latents = self.latents(wav)
         return self.quantizer.encode(latents), latents
+
+    def latents(self, wav: torch.Tensor) -> torch.Tensor:
+        """The encoder's output as the quantizer sees it (`quantizer.prepare`): `[B, T]` →
+        `[B, D, F]`. What is quantized, committed to, seeded from and stored."""
+        return self.quantizer.prepare(self.encoder(wav))
 
     def decode(self, codes: torch.Tensor, condition: Condition = 0) -> torch.Tensor:
         """Tokens → waveform: `[B, F]` → `[B, F · hop]`."""
