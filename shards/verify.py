@@ -9,8 +9,8 @@ Checks, each problem reported with its shard, key and what was wrong:
   the catalogued sample rate and duration;
 - keys: a shard holds exactly the kept segments the catalog assigns to it.
 
-The catalog is held in Arrow memory (a few hundred bytes per segment); one shard's rows
-at a time become Python objects; shards are read one sample at a time.
+The catalog is held in Arrow memory (a few hundred bytes per segment); only the rows of
+the shard being read become Python objects; shards are read one sample at a time.
 """
 
 import json
@@ -73,13 +73,13 @@ class VerifyReport:
 
 @dataclass(frozen=True)
 class _Expected:
-    """The catalog's kept segments of one shard."""
+    """The catalog's kept segments of one shard (Arrow rows until the shard is read)."""
 
-    keys: list[str]
-    sample_rates: list[int | None]
-    durations_s: list[float | None]
-    rows: list[dict]
-    """Each row as its sample's JSON member should hold it (decoded)."""
+    table: pa.Table
+
+    def rows_by_key(self) -> dict[str, dict]:
+        """Key → the row as its sample's JSON member should hold it (decoded), in order."""
+        return {row[Col.KEY]: json.loads(encode_metadata(row)) for row in self.table.to_pylist()}
 
 
 def verify_shards(out: str) -> VerifyReport:
@@ -106,7 +106,8 @@ def verify_shards(out: str) -> VerifyReport:
     on_disk = _shard_files(layout.shards_dir)
     for name in sorted(set(expected) - set(on_disk)):
         report.problems.append(
-            f"shards/{name}: missing; the catalog lists {len(expected[name].keys)} segments in it"
+            f"shards/{name}: missing; the catalog lists {expected[name].table.num_rows} "
+            "segments in it"
         )
     for name in sorted(set(on_disk) - set(expected)):
         report.problems.append(f"shards/{name}: not in the catalog (no kept segment names it)")
@@ -150,16 +151,7 @@ def _group_by_shard(kept: pa.Table) -> Iterator[tuple[str, _Expected]]:
     bounds = np.flatnonzero(np.diff(codes[order])) + 1
     names = encoded.dictionary.to_pylist()
     for rows in np.split(order, bounds):
-        part = kept.take(pa.array(rows))
-        yield (
-            names[codes[rows[0]]],
-            _Expected(
-                part[Col.KEY].to_pylist(),
-                part[Col.SAMPLE_RATE].to_pylist(),
-                part[Col.DURATION_S].to_pylist(),
-                [json.loads(encode_metadata(row)) for row in part.to_pylist()],
-            ),
-        )
+        yield names[codes[rows[0]]], _Expected(kept.take(pa.array(rows)))
 
 
 def _shard_files(shards_dir: str) -> list[str]:
@@ -191,7 +183,8 @@ def _verify_shard(
     its keys are not compared: that it is uncatalogued is already one problem.
     """
     problems: list[str] = []
-    wanted = {key: i for i, key in enumerate(expected.keys)} if expected else {}
+    # One shard's rows become Python objects at a time, while it is read.
+    wanted = expected.rows_by_key() if expected else {}
     seen: set[str] = set()
     n_read = 0
     fs, path = url_to_fs(url)
@@ -205,17 +198,18 @@ def _verify_shard(
                     problems.append(f"{where}: key appears twice in the shard")
                     continue
                 seen.add(sample.key)
-                index = wanted.get(sample.key)
-                if expected is not None and index is None:
+                row = wanted.get(sample.key)
+                if expected is not None and row is None:
                     problems.append(f"{where}: not a kept segment of this shard in the catalog")
                 problems += [
-                    f"{where}: {p}" for p in _sample_problems(sample, name, expected, index)
+                    f"{where}: {p}"
+                    for p in _sample_problems(sample, name if expected else None, row)
                 ]
     except ShardFormatError as error:
         problems.append(str(error))
     except OSError as error:
         problems.append(f"shards/{name}: cannot be read ({error})")
-    missing = [key for key in expected.keys if key not in seen] if expected else []
+    missing = [key for key in wanted if key not in seen]
     if missing:
         problems.append(
             f"shards/{name}: {len(missing)} catalogued segments missing: {_listed(missing)}"
@@ -223,9 +217,9 @@ def _verify_shard(
     return n_read, problems
 
 
-def _sample_problems(
-    sample: TarSample, shard: str, expected: _Expected | None, index: int | None
-) -> list[str]:
+def _sample_problems(sample: TarSample, shard: str | None, row: dict | None) -> list[str]:
+    """Problems of one sample of `shard` (None: a shard the catalog does not list), whose
+    catalog row is `row` (None: not catalogued in this shard)."""
     problems = []
     if not is_valid_key(sample.key):
         problems.append("invalid key (dot-free, no slashes)")
@@ -242,17 +236,13 @@ def _sample_problems(
         problems.append(f"no readable .{METADATA_EXTENSION} member")
     else:
         # An uncatalogued shard's samples cannot name it: it is one problem already.
-        catalogued = expected.rows[index] if expected is not None and index is not None else None
-        problems += _metadata_problems(
-            text.data, sample.key, shard if expected else None, catalogued
-        )
+        problems += _metadata_problems(text.data, sample.key, shard, row)
     flac = sample.members.get(AUDIO_EXTENSION)
     if flac is None or flac.data is None:
         problems.append(f"no readable .{AUDIO_EXTENSION} member")
     else:
-        known = expected is not None and index is not None
-        rate = expected.sample_rates[index] if known else None
-        duration = expected.durations_s[index] if known else None
+        rate = row[Col.SAMPLE_RATE] if row else None
+        duration = row[Col.DURATION_S] if row else None
         problems += _audio_problems(flac.data, sample.key, rate, duration)
     return problems
 
