@@ -370,8 +370,7 @@ def cluster_features(
     config = config if config is not None else ClusterConfig()
     if not name or "/" in name or name.startswith("."):
         raise SonotypeError(f"clustering name must be a plain folder name, got {name!r}")
-    clusters_root = clusters_io.clusters_dir(store, name).rstrip("/").rsplit("/", 1)[0]
-    with output_lock(clusters_root, "cluster", name):
+    with output_lock(clusters_io.clusters_root(store), "cluster", name):
         return _cluster_features(store, name, config, update, force, workers, scheduler)
 
 

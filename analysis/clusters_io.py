@@ -28,8 +28,6 @@ previous one, and a re-run recomputes and overwrites the unfinished version's fi
 
 import io
 import json
-import os
-import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +37,7 @@ import numpy as np
 from analysis.features import FeatureSpec
 from sonotype.contracts import OutputLayout
 from sonotype.errors import SonotypeError
-from sonotype.fsio import exists, join, url_to_fs, write_bytes_atomic, write_text_atomic
+from sonotype.fsio import exists, join, split, url_to_fs, write_bytes_atomic, write_text_atomic
 
 MODEL_FILE = "model.json"
 CONFIG_FILE = "config.yaml"
@@ -71,11 +69,14 @@ sonotype, Euclidean distance between its old and new centroid), `drift_mean`,
 `drift_max`."""
 
 
+def clusters_root(store_url: str) -> str:
+    """`OUT/clusters/` for the store `OUT/features.zarr` (OUT is the store's parent)."""
+    return OutputLayout(split(store_url)[0] or ".").clusters_dir
+
+
 def clusters_dir(store_url: str, name: str) -> str:
-    """`OUT/clusters/<name>/` for the store `OUT/features.zarr` (OUT is the store's parent)."""
-    base = store_url.rstrip("/")
-    parent = posixpath.dirname(base) if "://" in base else os.path.dirname(base)
-    return OutputLayout(parent or ".").clusters(name)
+    """`OUT/clusters/<name>/` for the store `OUT/features.zarr`."""
+    return join(clusters_root(store_url), name)
 
 
 def version_dir(directory: str, version: int) -> str:

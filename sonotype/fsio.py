@@ -41,11 +41,16 @@ def join(base: str | Path, *parts: str) -> str:
     return text
 
 
+def split(url: str | Path) -> tuple[str, str]:
+    """(parent, last name) of a path or URL; a trailing '/' is ignored."""
+    text = str(url).rstrip("/")
+    return posixpath.split(text) if "://" in text else os.path.split(text)
+
+
 def temporary_name(url: str) -> str:
     """A unique sibling name for `url` that marks an unfinished write."""
-    head, tail = posixpath.split(url) if "://" in url else os.path.split(url)
-    name = f"{tail}{TEMP_MARKER}{uuid.uuid4().hex[:12]}"
-    return posixpath.join(head, name) if "://" in url else os.path.join(head, name)
+    head, tail = split(url)
+    return join(head, f"{tail}{TEMP_MARKER}{uuid.uuid4().hex[:12]}")
 
 
 def makedirs(url: str | Path) -> None:

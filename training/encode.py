@@ -42,6 +42,7 @@ from sonotype.config.model import ModelConfig
 from sonotype.contracts import OutputLayout
 from sonotype.dask_cluster import dask_client
 from sonotype.errors import SonotypeError
+from sonotype.fsio import split
 from sonotype.output_lock import output_lock
 from sonotype.progress import progress_bar
 from training.encode_dask import ShardJob, TokenizerPlugin, encode_on_dask
@@ -180,7 +181,7 @@ def encode_features(
     out = str(shards)
     url = str(store) if store is not None else OutputLayout(out).features
     # The lock sits beside the store: `force` may replace the store's folder.
-    parent, _, name = url.rstrip("/").rpartition("/")
+    parent, name = split(url)
     with output_lock(parent or ".", "encode", name):
         return _encode(
             checkpoint,

@@ -46,3 +46,9 @@ def test_join_keeps_url_separators(tmp_path: Path):
     assert fsio.join("s3://b/root", "catalog", "x.parquet") == "s3://b/root/catalog/x.parquet"
     assert fsio.join(str(tmp_path), "a") == str(tmp_path / "a")
     assert fsio.TEMP_MARKER in fsio.temporary_name(str(tmp_path / "x.tar"))
+
+
+def test_split_gives_parent_and_name_of_paths_and_urls():
+    assert fsio.split("/data/out/features.zarr/") == ("/data/out", "features.zarr")
+    assert fsio.split("s3://bucket/out/features.zarr") == ("s3://bucket/out", "features.zarr")
+    assert fsio.split("features.zarr") == ("", "features.zarr")
