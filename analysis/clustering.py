@@ -31,6 +31,7 @@ from analysis.labelling import ensure_labels
 from analysis.scheduler import dask_client
 from analysis.stats import compute_statistics, k_selection_table
 from analysis.store import FeatureStore, open_store
+from analysis.store_integrity import require_intact
 from sonotype.config.cluster import SHAPING_FIELDS, ClusterConfig
 from sonotype.config.load import dump_config
 from sonotype.errors import OutputConflictError, SonotypeError
@@ -385,6 +386,7 @@ def _cluster_features(
 ) -> ClusterSummary:
     logger.info("clustering %r of %s with %s", name, store, config.model_dump(mode="json"))
     features = open_store(store, mode="r+")
+    require_intact(features)
     directory = clusters_io.clusters_dir(store, name)
     saved = (
         clusters_io.load_clustering(directory) if clusters_io.has_clustering(directory) else None

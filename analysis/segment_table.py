@@ -15,24 +15,27 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sonotype import contracts
-from sonotype.contracts import FEATURE_SEGMENTS_SCHEMA
+from sonotype.contracts import (
+    FEATURE_SEGMENT_FILLED_COLUMNS,
+    FEATURE_SEGMENTS_SCHEMA,
+    OPTIONAL_FEATURE_SEGMENT_COLUMNS,
+)
 from sonotype.errors import SonotypeError
 from sonotype.fsio import exists, join, makedirs, url_to_fs, write_parquet_atomic
 
 _PART_PREFIX = "part-"
 _PART_DIGITS = 12
-FILLED_COLUMNS = ("segment_index", "frame_start")
-"""Columns the store fills in itself when appending."""
 
 
 def check_rows(segments: pa.Table | Mapping[str, Sequence], where: str) -> pa.Table:
-    """New segment rows: every contract column but `FILLED_COLUMNS`, cast to the contract.
+    """New segment rows: every contract column but those the store fills in, cast to the contract.
 
     Raises:
         SonotypeError: a column is missing or cannot take the contract's type.
     """
     table = segments if isinstance(segments, pa.Table) else pa.table(dict(segments))
-    expected = [name for name in FEATURE_SEGMENTS_SCHEMA.names if name not in FILLED_COLUMNS]
+    filled = FEATURE_SEGMENT_FILLED_COLUMNS
+    expected = [name for name in FEATURE_SEGMENTS_SCHEMA.names if name not in filled]
     missing = [name for name in expected if name not in table.column_names]
     if missing:
         raise SonotypeError(f"{where}: segment rows miss columns {missing}")
@@ -50,6 +53,25 @@ def write_part(table_url: str, first_segment: int, table: pa.Table) -> None:
     name = f"{_PART_PREFIX}{first_segment:0{_PART_DIGITS}d}.parquet"
     rows = table.select(FEATURE_SEGMENTS_SCHEMA.names).cast(FEATURE_SEGMENTS_SCHEMA)
     write_parquet_atomic(rows, join(table_url, name))
+
+
+def replace_checksums(
+    table_url: str, parts: list[tuple[int, str]], checksums: Mapping[int, str]
+) -> None:
+    """Set the checksum of segments `{segment_index: checksum}`, rewriting each part that
+    holds one of them whole and atomically (the rows of a repaired shard)."""
+    wanted = sorted(checksums)
+    for index, (first, url) in enumerate(parts):
+        end = parts[index + 1][0] if index + 1 < len(parts) else None
+        if not any(first <= row and (end is None or row < end) for row in wanted):
+            continue
+        fs, path = url_to_fs(url)
+        table = pq.read_table(path, filesystem=fs)
+        values = _read_part(url, ["checksum"]).column("checksum").to_pylist()
+        rows = table.column("segment_index").to_pylist()
+        values = [checksums.get(row, value) for row, value in zip(rows, values, strict=True)]
+        table = table.select([n for n in FEATURE_SEGMENTS_SCHEMA.names if n != "checksum"])
+        write_part(table_url, first, table.append_column("checksum", pa.array(values, pa.string())))
 
 
 def remove(table_url: str) -> None:
@@ -105,8 +127,7 @@ def read_rows(
         end = parts[index + 1][0] if index + 1 < len(parts) else stop
         if end <= start or first >= stop:
             continue
-        fs, path = url_to_fs(url)
-        table = pq.read_table(path, filesystem=fs, columns=read_columns)
+        table = _read_part(url, read_columns)
         contracts.check_table(table, schema, url)
         index_column = table.column("segment_index")
         mask = pc.and_(pc.greater_equal(index_column, start), pc.less(index_column, stop))
@@ -118,3 +139,17 @@ def read_rows(
             f"{table_url}: segments [{start}, {stop}) expected, found {table.num_rows} rows"
         )
     return table.select(list(columns))
+
+
+def _read_part(url: str, columns: list[str]) -> pa.Table:
+    """`columns` of one part; an optional column the part predates reads as nulls."""
+    fs, path = url_to_fs(url)
+    optional = [name for name in columns if name in OPTIONAL_FEATURE_SEGMENT_COLUMNS]
+    present = set(pq.read_schema(path, filesystem=fs).names) if optional else set()
+    absent = [name for name in optional if name not in present]
+    kept = [name for name in columns if name not in absent]
+    table = pq.read_table(path, filesystem=fs, columns=kept)
+    for name in absent:
+        field = FEATURE_SEGMENTS_SCHEMA.field(name)
+        table = table.append_column(field, pa.nulls(table.num_rows, field.type))
+    return table.select(columns)

@@ -32,6 +32,8 @@ The store's code is split by concept; other code imports every name from this mo
 - `analysis.store_append`: `FeatureStore.append` and its crash and commit protocol.
 - `analysis.store_labels`: the `labels/<name>` arrays (`create_labels`, `write_labels`,
   `label_names`, their attributes).
+- `analysis.store_integrity`: each segment's checksum, the missing-chunk check every
+  reader runs (`require_intact`) and `verify_store`.
 - `analysis.store_layout`: the names (`FRAME`, `SEGMENT`, `DIM`, `UNLABELLED`), chunk
   defaults, codec and `StoreIdentity` the others share (re-exported here), and the
   writing of a new store's empty group.
@@ -193,7 +195,9 @@ class FeatureStore(StoreAppender, LabelArrays):
             raise SonotypeError(f"{self.url}: no array {name!r}") from None
         if not isinstance(node, zarr.Array):
             raise SonotypeError(f"{self.url}: {name!r} is a group, not an array")
-        return node
+        # Every chunk written, even one equal to the fill value: an absent chunk is then
+        # always damage (`analysis.store_integrity.missing_chunks`), never a shortcut.
+        return node.with_config({"write_empty_chunks": True})
 
     # --- reading -------------------------------------------------------------------
 

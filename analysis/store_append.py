@@ -6,7 +6,8 @@ Crash and commit protocol of `FeatureStore.append` (one writer at a time):
 2. resize every frame array (labels too, filled with -1 = unlabelled) to
    `n_frames + m` and every segment array to `n_segments + s`;
 3. write the data regions `[n_frames, n_frames + m)` and `[n_segments, n_segments + s)`;
-4. write the table part `part-<n_segments>.parquet` atomically;
+4. write the table part `part-<n_segments>.parquet` atomically, with each segment's
+   checksum (`analysis.store_integrity`);
 5. commit: one write of the group attributes sets `n_frames`, `n_segments` and `shards`.
 
 An append of no segments (shards whose every segment was skipped) does step 5 only.
@@ -26,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analysis import segment_table
+from analysis.store_integrity import segment_checksums
 from analysis.store_layout import FRAME, SEGMENT
 from sonotype.contracts import (
     ATTR_N_FRAMES,
@@ -95,17 +97,67 @@ class StoreAppender:
             return
         self._resize(FRAME, n_frames + m)
         self._resize(SEGMENT, n_segments + s)
-        self.array(TOKENS)[n_frames : n_frames + m] = tokens
-        self.array(EMBEDDINGS)[n_frames : n_frames + m] = embeddings
-        if self.has_loudness:
-            self.array(LOUDNESS)[n_frames : n_frames + m] = self._checked_loudness(loudness, m)
-        self.array(POOLED)[n_segments : n_segments + s] = pooled
-        starts = n_frames + np.concatenate([[0], np.cumsum(table.column("n_frames"))[:-1]])
-        table = table.append_column(
-            "segment_index", pa.array(np.arange(n_segments, n_segments + s), pa.int64())
-        ).append_column("frame_start", pa.array(starts, pa.int64()))
+        stored_loudness = self._checked_loudness(loudness, m)
+        self._write_rows(n_frames, n_segments, tokens, embeddings, stored_loudness, pooled)
+        lengths = table.column("n_frames").to_numpy()
+        starts = n_frames + np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        checksums = segment_checksums(tokens, embeddings, stored_loudness, pooled, lengths)
+        table = (
+            table.append_column(
+                "segment_index", pa.array(np.arange(n_segments, n_segments + s), pa.int64())
+            )
+            .append_column("frame_start", pa.array(starts, pa.int64()))
+            .append_column("checksum", pa.array(checksums, pa.string()))
+        )
         segment_table.write_part(self.table_url, n_segments, table)
         self._commit(n_frames + m, n_segments + s, shards)
+
+    def rewrite(
+        self,
+        committed: pa.Table,
+        tokens: np.ndarray,
+        embeddings: np.ndarray,
+        segments: pa.Table,
+        pooled: np.ndarray,
+        loudness: np.ndarray | None = None,
+    ) -> None:
+        """Write a damaged shard's rows again in place, from a new encode of the shard.
+
+        The rows keep their places (`segment_index`, `frame_start`), so labels and
+        everything after them stay valid; only the data and the segments' checksums are
+        written. The new encode must give the same segments with the same frame counts.
+
+        Args:
+            committed: the shard's committed segment rows (`segment_index`,
+                `frame_start`, `n_frames`, `key`), consecutive, in order.
+            tokens, embeddings, segments, pooled, loudness: the new encode, as for
+                `append` (`pooled` required).
+
+        Raises:
+            SonotypeError: the new encode's segments or frame counts differ from the
+                committed rows.
+        """
+        new = segment_table.check_rows(segments, self.url)
+        for column in ("key", "n_frames"):
+            if new.column(column).to_pylist() != committed.column(column).to_pylist():
+                raise SonotypeError(
+                    f"{self.url}: encoding {new.column('shard')[0]} again gives other segments "
+                    f"({column}) than its stored rows; re-encode the store with --force"
+                )
+        tokens, embeddings = self._check_frames(tokens, embeddings, committed)
+        lengths = committed.column("n_frames").to_numpy().astype(np.int64)
+        first_segment = int(committed.column("segment_index")[0].as_py())
+        first_frame = int(committed.column("frame_start")[0].as_py())
+        stored_loudness = self._checked_loudness(loudness, len(tokens))
+        pooled = np.asarray(pooled, np.float32)
+        self._write_rows(first_frame, first_segment, tokens, embeddings, stored_loudness, pooled)
+        checksums = segment_checksums(tokens, embeddings, stored_loudness, pooled, lengths)
+        indices = range(first_segment, first_segment + len(lengths))
+        segment_table.replace_checksums(
+            self.table_url,
+            segment_table.list_parts(self.table_url, self.n_segments),
+            dict(zip(indices, checksums, strict=True)),
+        )
 
     def _commit(self, n_frames: int, n_segments: int, shards: Sequence[str]) -> None:
         """Step 5 of the protocol: lengths and shards in one write of the group attributes."""
@@ -149,7 +201,27 @@ class StoreAppender:
             raise SonotypeError(f"{self.url}: embeddings hold NaN/inf (or overflow float16)")
         return tokens.astype(np.int16), stored
 
-    def _checked_loudness(self, loudness: np.ndarray | None, m: int) -> np.ndarray:
+    def _write_rows(
+        self,
+        first_frame: int,
+        first_segment: int,
+        tokens: np.ndarray,
+        embeddings: np.ndarray,
+        loudness: np.ndarray | None,
+        pooled: np.ndarray,
+    ) -> None:
+        """Step 3's array writes: frames from `first_frame`, segments from `first_segment`."""
+        stop_frame = first_frame + len(tokens)
+        self.array(TOKENS)[first_frame:stop_frame] = tokens
+        self.array(EMBEDDINGS)[first_frame:stop_frame] = embeddings
+        if loudness is not None:
+            self.array(LOUDNESS)[first_frame:stop_frame] = loudness
+        self.array(POOLED)[first_segment : first_segment + len(pooled)] = pooled
+
+    def _checked_loudness(self, loudness: np.ndarray | None, m: int) -> np.ndarray | None:
+        """Loudness as stored (float16; NaN where unknown), None for a store without it."""
+        if not self.has_loudness:
+            return None
         if loudness is None:
             return np.full(m, np.nan, np.float16)
         loudness = np.asarray(loudness, np.float32)

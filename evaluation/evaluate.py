@@ -24,6 +24,7 @@ import pandas as pd
 import pyarrow as pa
 
 from analysis import FeatureStore, clusters_dir, load_clustering, open_store
+from analysis.store_integrity import require_intact
 from evaluation.annotations import DEFAULT_RAVEN_LABEL, read_annotations
 from evaluation.figure import draw_quality
 from evaluation.representation import window_representation, window_sonotypes
@@ -118,6 +119,7 @@ def evaluate(
     settings = settings or EvaluationSettings()
     layout = OutputLayout(out)
     store = open_store(layout.features)
+    require_intact(store)
     clusterings = {name: load_clustering(clusters_dir(store.url, name)) for name in names}
     recordings = read_parquet(layout.recordings, ["recording_id", "path", "start_time"])
     annotations = read_annotations(sources, recordings.to_pandas(), settings.raven_label)

@@ -287,10 +287,19 @@ FEATURE_SEGMENTS_SCHEMA = pa.schema(
         pa.field("segment_index", pa.int64(), nullable=False),
         pa.field("frame_start", pa.int64(), nullable=False),
         pa.field("n_frames", pa.int32(), nullable=False),
+        pa.field("checksum", pa.string()),
     ]
 )
 """`X.segments.parquet` beside `X.zarr`: segment `segment_index` (its row in `pooled`)
-owns frames `[frame_start, frame_start + n_frames)` of `tokens` and `embeddings`."""
+owns frames `[frame_start, frame_start + n_frames)` of `tokens` and `embeddings`.
+`checksum` is the digest of those rows as stored (`analysis.store_integrity`); null in
+stores written before it existed, whose parts lack the column."""
+
+FEATURE_SEGMENT_FILLED_COLUMNS = ("segment_index", "frame_start", "checksum")
+"""Columns of FEATURE_SEGMENTS_SCHEMA the store fills in when appending rows."""
+
+OPTIONAL_FEATURE_SEGMENT_COLUMNS = ("checksum",)
+"""Columns of FEATURE_SEGMENTS_SCHEMA that older segment tables lack (read as nulls)."""
 
 
 def check_table(table: pa.Table, schema: pa.Schema, where: str) -> None:
@@ -344,3 +353,6 @@ ATTR_N_FRAMES: Final = "n_frames"
 """Frames committed; array rows past this are an unfinished append and are ignored."""
 ATTR_N_SEGMENTS: Final = "n_segments"
 """Segments committed (rows of `pooled` and of the segment table)."""
+ATTR_REPAIRING: Final = "repairing"
+"""Shards an encode began to write again in place and has not finished (absent: none).
+Their rows count as damaged until a run completes them."""

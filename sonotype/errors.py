@@ -32,6 +32,10 @@ class OutputConflictError(SonotypeError):
     """An existing output was made with settings that differ from the current ones."""
 
 
+class DamagedStoreError(SonotypeError):
+    """A feature store misses or has altered committed data (see `analysis.store_integrity`)."""
+
+
 class OutputLockedError(SonotypeError):
     """Another run is writing the same output (see `sonotype.output_lock`)."""
 

@@ -33,7 +33,7 @@ from shards.plan import ShardRange
 from shards.select import SegmentFilter, parse_time
 from shards.skips import SkipCounter
 from shards.stream import Crop, StreamSettings, decode, make_specs, numbered, read_range
-from sonotype.contracts import FEATURE_SEGMENTS_SCHEMA
+from sonotype.contracts import FEATURE_SEGMENT_FILLED_COLUMNS, FEATURE_SEGMENTS_SCHEMA
 from sonotype.contracts import SegmentColumn as Col
 from sonotype.errors import SonotypeError
 from training.encode_batches import equal_length_groups, n_frames, windows
@@ -48,9 +48,9 @@ FLOAT16_MAX = float(np.finfo(np.float16).max)
 SHARD_FAILURES = ("shard", "tar")
 """Skip reasons that make the whole shard a failure (cannot open it, tar broken off)."""
 ROW_COLUMNS = [
-    name for name in FEATURE_SEGMENTS_SCHEMA.names if name not in ("segment_index", "frame_start")
+    name for name in FEATURE_SEGMENTS_SCHEMA.names if name not in FEATURE_SEGMENT_FILLED_COLUMNS
 ]
-"""Columns of the rows a shard gives; the store fills in the other two."""
+"""Columns of the rows a shard gives; the store fills in the others."""
 ROW_SCHEMA = pa.schema([FEATURE_SEGMENTS_SCHEMA.field(name) for name in ROW_COLUMNS])
 
 

@@ -23,7 +23,7 @@ from analysis.report.context import INPUT_ERRORS, MissingInputError, ReportConte
 from analysis.report.page import Section, notice, render_page
 from sonotype.config.report import ReportConfig
 from sonotype.contracts import OutputLayout
-from sonotype.errors import SonotypeError
+from sonotype.errors import DamagedStoreError, SonotypeError
 from sonotype.fsio import write_text_atomic
 from sonotype.output_lock import output_lock
 from sonotype.progress import track
@@ -48,6 +48,8 @@ def build_section(ctx: ReportContext, anchor: str, title: str, builder: Builder)
     """One section, or a note saying why it is empty (see the module docstring)."""
     try:
         return builder(ctx)
+    except DamagedStoreError:
+        raise  # zeros read in place of lost chunks would be drawn as data: refuse the page
     except MissingInputError as error:
         logger.info("report section %r: %s", title, error)
         return Section(anchor, title, notice(str(error)))

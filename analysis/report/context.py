@@ -28,6 +28,7 @@ from analysis.report.plots import sonotype_colours
 from analysis.report.scan import ScanResult, scan_store
 from analysis.stats import compute_statistics
 from analysis.store import FeatureStore, open_store
+from analysis.store_integrity import require_intact
 from sonotype.config.load import read_yaml
 from sonotype.config.report import ReportConfig
 from sonotype.contracts import OutputLayout
@@ -105,7 +106,9 @@ class ReportContext:
                 raise MissingInputError(
                     f"{self.features}: no feature store yet; run `sonotype encode` first"
                 )
-            return open_store(self.features)
+            store = open_store(self.features)
+            require_intact(store)
+            return store
 
         return self._cached("store", load)
 

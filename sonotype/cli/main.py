@@ -17,6 +17,7 @@ from sonotype.cli import (
     encode,
     evaluate,
     example,
+    features,
     ingest,
     report,
     shards,
@@ -34,6 +35,7 @@ _SUBCOMMANDS = (
     shards,
     train,
     encode,
+    features,
     cluster,
     evaluate,
     report,
@@ -50,6 +52,7 @@ The stages, each reading what the previous one wrote under OUT/:
   shards   verify shards against the catalog; hours and QC statistics
   train    train or fine-tune a WavTokenizer tokenizer on the shards
   encode   tokens + embeddings of every segment → features.zarr
+  features verify the feature store: every chunk present, every segment's checksum
   cluster  out-of-core k-means on features → sonotypes (--update for a new year)
   evaluate score sonotypes against annotations, beside a log-mel yardstick
   report   OUT/report/index.html: when and where each sonotype occurs
