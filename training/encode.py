@@ -27,13 +27,15 @@ model in this process encodes shard after shard.
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow as pa
 import torch
 
-from analysis.store import FeatureStore, StoreIdentity
+from analysis.store import FeatureStore, StoreIdentity, open_store
+from analysis.store_integrity import committed_rows, damaged_shards, mark_repairing
 from shards.index import ShardIndex
 from shards.select import SegmentFilter
 from shards.stream import StreamSettings
@@ -63,6 +65,7 @@ class EncodeSummary:
         n_shards: shards with selected segments in the catalog.
         n_shards_before: of those, shards already in the store when the run began.
         n_shards_encoded: shards appended by this run.
+        repaired: shards whose damaged rows this run encoded again in place.
         failed: shards that could not be read, with why (left for the next run).
         n_segments: segments appended by this run.
         n_frames: frames appended by this run.
@@ -83,6 +86,7 @@ class EncodeSummary:
     n_shards: int = 0
     n_shards_before: int = 0
     n_shards_encoded: int = 0
+    repaired: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     n_segments: int = 0
     n_frames: int = 0
@@ -123,7 +127,7 @@ class EncodeSummary:
 
     def describe(self) -> str:
         """One paragraph for the log."""
-        if self.n_shards == self.n_shards_before and not self.failed:
+        if self.n_shards == self.n_shards_before and not self.failed and not self.repaired:
             return f"{self.store}: all {self.n_shards} shards already encoded; nothing to do"
         text = (
             f"{self.store}: {self.n_shards_encoded} shards encoded "
@@ -133,6 +137,8 @@ class EncodeSummary:
             f"({self.frames_per_s:.0f} frames/s on {self.workers} process(es), "
             f"{100 * self.outside_model_share:.0f}% of their time outside the model)"
         )
+        if self.repaired:
+            text += f"; damaged shards encoded again in place: {sorted(self.repaired)}"
         if self.skipped:
             text += f"; segments skipped: {dict(sorted(self.skipped.items()))}"
         if self.n_clipped:
@@ -152,8 +158,13 @@ def encode_features(
     workers: int | None = None,
     scheduler: str | None = None,
     force: bool = False,
+    verify: bool = False,
 ) -> EncodeSummary:
     """Encode every selected segment of the shards under `shards` into the feature store.
+
+    Shards whose committed rows are damaged are encoded again and written back in
+    place: those under missing chunks on every run (a listing), and with `verify` also
+    those whose rows differ from their checksums (every committed row read).
 
     Args:
         checkpoint: tokenizer checkpoint, sonotype's or a published `.ckpt` (path or URL).
@@ -167,6 +178,7 @@ def encode_features(
             encode in this process).
         scheduler: address of a running Dask scheduler instead of a local cluster.
         force: replace a store made with another checkpoint or settings.
+        verify: check every committed row against its checksum, and repair what differs.
 
     Returns:
         What was done; `describe()` gives a line for the log.
@@ -193,6 +205,7 @@ def encode_features(
             workers,
             scheduler,
             force,
+            verify,
         )
 
 
@@ -206,6 +219,7 @@ def _encode(
     workers: int | None,
     scheduler: str | None,
     force: bool,
+    verify: bool,
 ) -> EncodeSummary:
     started = time.perf_counter()
     in_process = _runs_in_process(device, workers, scheduler)
@@ -215,7 +229,8 @@ def _encode(
     digest = checkpoint_sha256(str(checkpoint), resolved)
     jobs = _jobs(index, out)
     done = complete_shards(url, digest, config)
-    if done is not None and all(job.shard in done for job in jobs):
+    damaged = damaged_shards(open_store(url), verify) if done is not None else set()
+    if done is not None and not damaged and all(job.shard in done for job in jobs):
         # Nothing new: no model loaded, no cluster started.
         summary = EncodeSummary(url, n_shards=len(jobs), n_shards_before=len(jobs))
         summary.wall_s = time.perf_counter() - started
@@ -228,8 +243,10 @@ def _encode(
         )
     features = prepare_store(url, _identity(tokenizer, digest), config, force)
     done = set(features.shards)
-    todo = [job for job in jobs if job.shard not in done]
-    summary = EncodeSummary(url, n_shards=len(jobs), n_shards_before=len(jobs) - len(todo))
+    repair = _start_repairs(features, damaged, jobs)
+    todo = [job for job in jobs if job.shard not in done or job.shard in repair]
+    before = sum(job.shard in done for job in jobs)
+    summary = EncodeSummary(url, n_shards=len(jobs), n_shards_before=before)
     if todo:
         logger.info(
             "encoding %d of %d shards (%d segments) into %s with %s",
@@ -245,7 +262,7 @@ def _encode(
                 tokenizer = tokenizer.to(_device(device))
                 tick = time.perf_counter()
                 results = _encode_here(tokenizer, todo, settings, config.read_ahead, bar.update)
-                _append_all(features, results, summary)
+                _append_all(features, results, summary, repair)
             else:
                 plugin = TokenizerPlugin(str(checkpoint), resolved, digest, config.chunk_frames)
                 with dask_client(workers, scheduler) as client:
@@ -255,16 +272,39 @@ def _encode(
                     results = encode_on_dask(
                         client, todo, settings, plugin, window, lambda j: bar.update(j.n_segments)
                     )
-                    _append_all(features, results, summary)
+                    _append_all(features, results, summary, repair)
             summary.encode_s = time.perf_counter() - tick
+        if repair:
+            mark_repairing(features, repair.keys() - set(summary.repaired))
     summary.wall_s = time.perf_counter() - started
     return summary
 
 
+def _start_repairs(
+    features: FeatureStore, damaged: set[str], jobs: Sequence[ShardJob]
+) -> dict[str, pa.Table]:
+    """The committed rows of the damaged shards, to write again in place; the shards are
+    marked as being repaired first (see `analysis.store_integrity.mark_repairing`)."""
+    repair = committed_rows(features, damaged & set(features.shards))
+    unlisted = repair.keys() - {job.shard for job in jobs}
+    if unlisted:
+        raise SonotypeError(
+            f"{features.url}: damaged shards {sorted(unlisted)} are not among the shards "
+            "selected to encode (catalog or filters changed); re-encode with --force"
+        )
+    if repair:
+        mark_repairing(features, repair)
+    return repair
+
+
 def _append_all(
-    features: FeatureStore, results: Iterator[ShardFeatures], summary: EncodeSummary
+    features: FeatureStore,
+    results: Iterator[ShardFeatures],
+    summary: EncodeSummary,
+    repair: Mapping[str, pa.Table],
 ) -> None:
-    """Append each shard's features in one commit, in the order they come."""
+    """Append each shard's features in one commit, in the order they come; a shard in
+    `repair` is written back over its committed rows instead."""
     for result in results:
         summary.task_s += result.total_s
         summary.model_s += result.model_s
@@ -272,17 +312,18 @@ def _append_all(
         if result.failure is not None:
             summary.failed[result.shard] = result.failure
             continue
+        rows = (result.tokens, result.embeddings, result.segments)
         tick = time.perf_counter()
-        features.append(
-            result.tokens,
-            result.embeddings,
-            result.segments,
-            pooled=result.pooled,
-            shards=[result.shard],
-            loudness=result.loudness,
-        )
+        if result.shard in repair:
+            committed = repair[result.shard]
+            features.rewrite(committed, *rows, pooled=result.pooled, loudness=result.loudness)
+            summary.repaired.append(result.shard)
+        else:
+            features.append(
+                *rows, pooled=result.pooled, shards=[result.shard], loudness=result.loudness
+            )
+            summary.add(result, features.sample_rate)
         summary.append_s += time.perf_counter() - tick
-        summary.add(result, features.sample_rate)
 
 
 def _encode_here(

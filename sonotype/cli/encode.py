@@ -24,7 +24,9 @@ Re-running resumes a killed run and appends only new shards (a new year); with n
 new it does nothing. A store made with another checkpoint or other output-shaping
 settings (filters, gain, float16_overflow) is refused unless --force, which replaces it.
 A shard that cannot be read is left out and tried again by the next run; --strict exits
-1 when that happens or a segment was skipped.
+1 when that happens or a segment was skipped. Every run re-encodes in place the shards
+whose chunks are missing from the store; with --verify also those whose stored rows
+differ from their checksums (`sonotype features verify` lists them without repairing).
 """
 
 
@@ -56,6 +58,12 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         help="replace a store made with another checkpoint or other settings",
     )
     parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="read every stored row, compare it with its checksum and re-encode damaged shards "
+        "(without it, only shards under missing chunks are repaired)",
+    )
+    parser.add_argument(
         "--strict", action="store_true", help="exit 1 if a shard failed or a segment was skipped"
     )
     add_config_options(parser, None, "batch_size=16")
@@ -78,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         scheduler=args.scheduler,
         force=args.force,
+        verify=args.verify,
     )
     logger.info("%s", summary.describe())
     return 1 if args.strict and (summary.failed or summary.skipped) else 0

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pytest
 import torch
 
+import training.encode
 from analysis.store import open_store
 from shards.catalog import write_segments
 from shards.writer import ShardWriter
@@ -191,3 +193,16 @@ def catalog_without(fake: FakeOut, shards: set[str]) -> None:
 def full_catalog(fake: FakeOut) -> None:
     """Rewrite the catalog with every row `write_out` wrote."""
     catalog_without(fake, set())
+
+
+def record_encoded_shards(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The shards `encode_features` encodes from now on (in-process runs), in order."""
+    encoded = []
+    original = training.encode.encode_shard
+
+    def recording(tokenizer, url, shard, *args):
+        encoded.append(shard)
+        return original(tokenizer, url, shard, *args)
+
+    monkeypatch.setattr(training.encode, "encode_shard", recording)
+    return encoded

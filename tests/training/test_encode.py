@@ -35,6 +35,7 @@ from tests.training.encode_helpers import (
     expected_features,
     full_catalog,
     garble_sample,
+    record_encoded_shards,
     save_tiny_tokenizer,
     snapshot,
     utc,
@@ -172,14 +173,7 @@ def test_new_shards_are_appended_alone_and_a_rerun_with_nothing_new_does_nothing
     first = encode_features(checkpoint, fake.out, workers=0)
     assert open_store(_store(fake)).shards == fake.shards[:2]
     full_catalog(fake)
-    encoded = []
-    original = training.encode.encode_shard
-
-    def recording(tokenizer, url, shard, *args):
-        encoded.append(shard)
-        return original(tokenizer, url, shard, *args)
-
-    monkeypatch.setattr(training.encode, "encode_shard", recording)
+    encoded = record_encoded_shards(monkeypatch)
     second = encode_features(checkpoint, fake.out, workers=0)
     assert encoded == [fake.shards[-1]]
     assert (first.n_shards_encoded, second.n_shards_before, second.n_shards_encoded) == (2, 2, 1)
