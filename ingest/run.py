@@ -20,6 +20,7 @@ from ingest.job import run_tasks
 from ingest.plan import TaskSpec
 from ingest.process import TaskResult
 from ingest.records import RecordingRecord
+from ingest.repair import recordings_to_repair
 from ingest.saved_config import check_and_save
 from ingest.scan import ScanOutcome, scan_file, set_aside_duplicates
 from sonotype.config.ingest import IngestConfig
@@ -152,9 +153,10 @@ class _Finisher:
 
 def _scan(found: list[FoundFile], config: IngestConfig, out: str, redo: bool) -> list[ScanOutcome]:
     known = known_recordings(out)
+    repair = set() if redo else recordings_to_repair(out, known)
     known_paths = {r.path: r for r in known.values()}
     with ThreadPoolExecutor(max_workers=config.job.scan_threads) as pool:
-        outcomes = pool.map(lambda f: scan_file(f, config, known, known_paths, redo), found)
+        outcomes = pool.map(lambda f: scan_file(f, config, known, known_paths, redo, repair), found)
         return set_aside_duplicates(list(track(outcomes, len(found), "files", "scan")))
 
 

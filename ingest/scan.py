@@ -6,6 +6,7 @@ KiB per file), so a re-run with nothing new starts no cluster at all.
 
 import dataclasses
 import hashlib
+from collections.abc import Set
 from dataclasses import dataclass
 
 from ingest.channels import channel_problem
@@ -67,6 +68,7 @@ def scan_file(
     known: dict[str, RecordingRecord],
     known_paths: dict[str, RecordingRecord],
     redo: bool,
+    repair: Set[str] = frozenset(),
 ) -> ScanOutcome:
     """Decide what to do with one file found by discovery.
 
@@ -76,6 +78,8 @@ def scan_file(
         known: rows of the output by recording id.
         known_paths: the same rows by path.
         redo: process the file even if an earlier run finished it (`--force`).
+        repair: ids of recordings whose catalog rows or shards were lost
+            (`ingest.repair`): processed again too.
 
     Returns:
         The file's outcome. Bad files give a failed row; nothing raises for bad input.
@@ -113,6 +117,7 @@ def scan_file(
     if (
         previous is not None
         and not redo
+        and previous.recording_id not in repair
         and previous.fingerprint == fingerprint_
         and is_finished(previous)
     ):
