@@ -51,6 +51,22 @@ _ALWAYS_OUTPUT = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
 _OUTPUT_WHEN_NAMED = {errno.EACCES, errno.EPERM}
 
 
+def environment_message(error: OSError) -> str | None:
+    """One line for an OS error no input causes alone (full disk, quota, read-only file
+    system, no permission), or None for any other error.
+
+    Used where such an error ends a command; ingest, which must tell a failed input from
+    a failed output, decides with `output_environment_error` instead.
+    """
+    if error.errno not in _ALWAYS_OUTPUT | _OUTPUT_WHEN_NAMED:
+        return None
+    where = f"{error.filename}: " if error.filename else ""
+    return (
+        f"{where}{error.strerror or error}. The run stopped and kept what it had committed: "
+        "free space or fix the permissions, then run the same command again"
+    )
+
+
 def output_environment_error(error: BaseException, out: str) -> OutputEnvironmentError | None:
     """The run-stopping error `error` amounts to, if it is the output's environment's fault.
 

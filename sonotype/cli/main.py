@@ -24,7 +24,7 @@ from sonotype.cli import (
     train,
 )
 from sonotype.cli.common import HelpFormatter, verbosity_parent
-from sonotype.errors import SonotypeError
+from sonotype.errors import SonotypeError, environment_message
 from sonotype.logs import configure_logging, verbosity_to_level
 
 logger = logging.getLogger(__name__)
@@ -66,7 +66,9 @@ examples:
   sonotype <command> --help
 
 Exit codes: 0 success; 1 the job ran but found problems (e.g. --strict failures,
-verify problems); 2 bad usage, config or input (the message says which).
+verify problems); 2 bad usage, config or input, or an output that cannot be written
+(full disk, quota, read-only, no permission; the message says which); 130 Ctrl-C;
+143 SIGTERM.
 """
 
 
@@ -134,6 +136,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(args.handler(args))
     except SonotypeError as error:
         sys.stderr.write(f"sonotype {args.command}: error: {error}\n")
+        return 2
+    except OSError as error:
+        message = environment_message(error)
+        if message is None:
+            raise
+        sys.stderr.write(f"sonotype {args.command}: error: {message}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write(f"sonotype {args.command}: interrupted; run it again to resume\n")

@@ -1,6 +1,7 @@
 """`sonotype cluster` in-process: fit, update with the saved settings, errors as exit code 2."""
 
 import datetime as dt
+import errno
 
 import numpy as np
 
@@ -47,3 +48,19 @@ def test_a_clustering_being_written_is_refused_and_another_name_is_not(tmp_path,
         assert main([*args, "--name", "other"]) == 0
     assert main(args) == 0
     assert load_clustering(str(tmp_path / "out" / "clusters" / "default")).k == 2
+
+
+def test_a_full_disk_ends_the_command_with_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
+    rng = np.random.default_rng(7)
+    url = str(tmp_path / "out" / "features.zarr")
+    write_store(url, [make_batch(blob_centres(2, 4), 20, 20, rng, START)], frames_per_chunk=100)
+
+    def full(url: str, text: str) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", url)
+
+    monkeypatch.setattr("analysis.clusters_io.write_text_atomic", full)
+    assert main(["-q", "cluster", "--features", url, "--k", "2", "--workers", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "No space left on device. The run stopped" in err[0]
+    assert "clusters/default" in err[0]
