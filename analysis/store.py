@@ -94,6 +94,7 @@ __all__ = [
     "FeatureStore",
     "StoreIdentity",
     "create_store",
+    "is_unfinished",
     "open_store",
 ]
 
@@ -324,7 +325,7 @@ def create_store(
         raise SonotypeError(
             f"{url}: codebook_size must fit int16 tokens, got {identity.codebook_size}"
         )
-    if exists(join(url, "zarr.json")) and not overwrite and not _is_unfinished(url):
+    if exists(join(url, "zarr.json")) and not overwrite and not is_unfinished(url):
         store = open_store(url, mode="r+")
         found = {
             ATTR_CHECKPOINT_HASH: store.checkpoint_sha256,
@@ -351,7 +352,7 @@ def create_store(
     return FeatureStore(url, group)
 
 
-def _is_unfinished(url: str) -> bool:
+def is_unfinished(url: str) -> bool:
     """Whether the group at `url` is a store whose creation was killed before it ended."""
     try:
         attrs = zarr.open_group(url, mode="r", zarr_format=3).attrs.asdict()

@@ -89,7 +89,7 @@ def create_group(
     )  # fmt: skip
     segment_table.remove(contracts.features_table_path(url))
     # The attributes come last, in one write: a store killed while being created has
-    # none and is created again (see `_is_unfinished` in `analysis.store`).
+    # none and is created again (see `is_unfinished` in `analysis.store`).
     group.update_attributes(
         {
             contracts.ATTR_CHECKPOINT_HASH: identity.checkpoint_sha256,

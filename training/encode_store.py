@@ -14,7 +14,7 @@ import hashlib
 import json
 import logging
 
-from analysis.store import FeatureStore, StoreIdentity, create_store, open_store
+from analysis.store import FeatureStore, StoreIdentity, create_store, is_unfinished, open_store
 from sonotype.config.encode import EncodeConfig
 from sonotype.config.load import read_yaml, save_config, validate_config
 from sonotype.config.model import ModelConfig
@@ -78,7 +78,7 @@ def prepare_store(
             its model differs in rate, codebook or dimension.
     """
     replace = False
-    if exists(join(url, "zarr.json")):
+    if exists(join(url, "zarr.json")) and not is_unfinished(url):
         existing = open_store(url)
         if existing.checkpoint_sha256 != identity.checkpoint_sha256:
             if not force:
@@ -122,8 +122,8 @@ def complete_shards(url: str, digest: str, config: EncodeConfig) -> set[str] | N
         The store's `shards`, or None when there is no store, or it was made with another
         checkpoint or other output-shaping settings.
     """
-    if not exists(join(url, "zarr.json")):
-        return None
+    if not exists(join(url, "zarr.json")) or is_unfinished(url):
+        return None  # prepare_store creates it (again, after a creation that was killed)
     store = open_store(url)
     if (
         store.checkpoint_sha256 != digest
