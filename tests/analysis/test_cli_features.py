@@ -4,10 +4,13 @@ import datetime as dt
 import os
 
 import numpy as np
+import pytest
 
 from sonotype.cli.main import main
 from sonotype.contracts import EMBEDDINGS
 from tests.analysis.synthetic import blob_centres, make_batch, write_store
+
+pytestmark = pytest.mark.faults
 
 START = dt.datetime(2024, 3, 15, 5, 0, tzinfo=dt.UTC)
 

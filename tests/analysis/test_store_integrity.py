@@ -14,6 +14,8 @@ from sonotype.contracts import EMBEDDINGS, TOKENS, features_table_path
 from sonotype.errors import DamagedStoreError
 from tests.analysis.synthetic import blob_centres, make_batch, write_store
 
+pytestmark = pytest.mark.faults
+
 START = dt.datetime(2024, 3, 15, 5, 0, tzinfo=dt.UTC)
 FRAMES_PER_CHUNK = 16
 

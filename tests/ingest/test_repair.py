@@ -11,6 +11,8 @@ from sonotype.config.ingest import IngestConfig
 from tests.audio_factory import AudioFactory, noise
 from tests.ingest.helpers import catalog_rows, read_shards, short_config
 
+pytestmark = pytest.mark.faults
+
 
 def _ingest(root: Path, out: Path, config: IngestConfig, scheduler: str):
     return ingest.run_ingest([str(root)], str(out), config, scheduler=scheduler)

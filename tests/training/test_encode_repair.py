@@ -19,6 +19,8 @@ from tests.training.encode_helpers import (
 )
 from training import encode_features
 
+pytestmark = pytest.mark.faults
+
 SIZES = (3, 2, 4)
 
 
