@@ -1,7 +1,9 @@
 """`sonotype shards verify`: every shard opens, every sample decodes, shards match the catalog.
 
 Checks, each problem reported with its shard, key and what was wrong:
-- the catalog: unique keys; kept segments name a shard, dropped ones do not;
+- the catalog: unique keys; kept segments name a shard, dropped ones do not; the two
+  tables agree (each `ok` recording's segment count is its rows', no rows of a recording
+  the recordings table does not list);
 - the shard set: no shard missing from disk, none on disk that the catalog does not list;
 - each shard: a readable tar of `KEY.flac` + `KEY.json` pairs, valid unique keys;
 - each sample: its JSON is its catalog row (key, shard and every other field the two
@@ -24,13 +26,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from shards.catalog import read_segments
+from shards.catalog import read_recordings, read_segments
 from shards.tarsafe import TarSample, iter_samples
 from shards.writer import encode_metadata
 from sonotype import audio
 from sonotype.contracts import (
     AUDIO_EXTENSION,
     METADATA_EXTENSION,
+    RECORDING_STATUS_OK,
     SHARD_SUFFIX,
     OutputLayout,
     is_valid_key,
@@ -98,6 +101,7 @@ def verify_shards(out: str) -> VerifyReport:
     catalog = read_segments(out)
     report = VerifyReport()
     report.problems += _catalog_problems(catalog)
+    report.problems += _recording_problems(read_recordings(out), catalog)
     kept = catalog.filter(
         pc.and_(pc.fill_null(catalog[Col.KEPT], False), pc.is_valid(catalog[Col.SHARD]))
     )
@@ -120,6 +124,37 @@ def verify_shards(out: str) -> VerifyReport:
             report.n_samples += n_read
             report.problems += problems
     return report
+
+
+def _recording_problems(recordings: pa.Table, catalog: pa.Table) -> list[str]:
+    """The two catalog tables disagree: a recording's segment count is not its rows', or
+    rows belong to a recording the recordings table does not list (a split commit)."""
+    problems = []
+    counts = catalog.group_by(Col.RECORDING_ID).aggregate([(Col.RECORDING_ID, "count")])
+    found = dict(
+        zip(
+            counts[Col.RECORDING_ID].to_pylist(),
+            counts[f"{Col.RECORDING_ID}_count"].to_pylist(),
+            strict=True,
+        )
+    )
+    for row in recordings.to_pylist():
+        if row["status"] != RECORDING_STATUS_OK:
+            continue
+        expected = (row["n_segments_kept"] or 0) + (row["n_segments_dropped"] or 0)
+        if found.get(row["recording_id"], 0) != expected:
+            problems.append(
+                f"catalog: recording {row['recording_id']}: recordings.parquet counts "
+                f"{expected} segments, segments.parquet holds "
+                f"{found.get(row['recording_id'], 0)}; run `sonotype ingest` again to repair"
+            )
+    unlisted = sorted(set(found) - set(recordings[Col.RECORDING_ID].to_pylist()))
+    if unlisted:
+        problems.append(
+            f"catalog: segments of recordings that recordings.parquet does not list: "
+            f"{_listed(unlisted)}; run `sonotype ingest` again to repair"
+        )
+    return problems
 
 
 def _catalog_problems(catalog: pa.Table) -> list[str]:

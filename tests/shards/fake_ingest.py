@@ -13,10 +13,15 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from shards.catalog import write_segments
+from shards.catalog import write_recordings, write_segments
 from shards.writer import ShardWriter
 from sonotype import audio
-from sonotype.contracts import SEGMENTS_SCHEMA, OutputLayout
+from sonotype.contracts import (
+    RECORDING_STATUS_OK,
+    RECORDINGS_SCHEMA,
+    SEGMENTS_SCHEMA,
+    OutputLayout,
+)
 from sonotype.contracts import SegmentColumn as Col
 
 RAMP_STEP = 1000
@@ -168,4 +173,24 @@ def write_fake_out(
             )
         )
     write_segments(pa.Table.from_pylist(fake.rows, schema=SEGMENTS_SCHEMA), fake.out)
+    write_recordings(recordings_of(fake.rows), fake.out)
     return fake
+
+
+def recordings_of(rows: list[dict[str, Any]]) -> pa.Table:
+    """A recordings catalog agreeing with segment rows: one `ok` row per recording."""
+    by_id: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        record = by_id.setdefault(
+            row[Col.RECORDING_ID],
+            {
+                "recording_id": row[Col.RECORDING_ID],
+                "path": f"/recordings/{row[Col.RECORDING_ID]}.wav",
+                "site": row[Col.SITE],
+                "status": RECORDING_STATUS_OK,
+                "n_segments_kept": 0,
+                "n_segments_dropped": 0,
+            },
+        )
+        record["n_segments_kept" if row[Col.KEPT] else "n_segments_dropped"] += 1
+    return pa.Table.from_pylist(list(by_id.values()), schema=RECORDINGS_SCHEMA)

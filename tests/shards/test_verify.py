@@ -5,14 +5,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import webdataset as wds
 
-from shards.catalog import write_segments
+from shards.catalog import write_recordings, write_segments
 from shards.verify import verify_shards
 from shards.writer import encode_metadata
 from sonotype.cli.main import main
-from sonotype.contracts import SEGMENTS_SCHEMA
-from tests.shards.fake_ingest import FakeOut, write_fake_out
+from sonotype.contracts import RECORDINGS_SCHEMA, SEGMENTS_SCHEMA
+from tests.shards.fake_ingest import FakeOut, recordings_of, write_fake_out
 
 
 def _rewrite(fake: FakeOut, shard: str, change: Callable[[list[dict]], list[dict]]) -> None:
@@ -79,6 +80,8 @@ def test_every_kind_of_problem_is_listed_with_shard_and_key(tmp_path: Path, caps
     report = verify_shards(fake.out)
     expected = [
         f"catalog: key {k0[0]} appears 2 times",
+        "catalog: recording rec0000: recordings.parquet counts 1 segments, segments.parquet "
+        "holds 2",
         f"shards/{s4}: missing; the catalog lists 2 segments in it",
         "shards/stray.tar: not in the catalog (no kept segment names it)",
         f"shards/{s0}: {k0[0]}: FLAC does not decode ({k0[0]}: not decodable audio",
@@ -129,4 +132,21 @@ def test_a_field_edited_inside_a_shard_is_found(tmp_path: Path):
     assert verify_shards(fake.out).problems == [
         f"shards/{shard}: {key}: metadata differs from the catalog: site 'ELSEWHERE' "
         f"(catalogued {site!r})"
+    ]
+
+
+def test_catalog_tables_that_disagree_are_found(tmp_path: Path):
+    # Issue 16, failure 4: a kill between the two catalog writes left segment rows of
+    # recordings the recordings table does not list, and verify said "no problems".
+    fake = write_fake_out(tmp_path / "out", (3, 2))
+    recordings = recordings_of(fake.rows)
+    listed = recordings.filter(pc.not_equal(recordings["recording_id"], "rec0001"))
+    counts = listed.to_pylist()
+    counts[0]["n_segments_kept"] = 5
+    write_recordings(pa.Table.from_pylist(counts, schema=RECORDINGS_SCHEMA), fake.out)
+    assert verify_shards(fake.out).problems == [
+        "catalog: recording rec0000: recordings.parquet counts 5 segments, segments.parquet "
+        "holds 1; run `sonotype ingest` again to repair",
+        "catalog: segments of recordings that recordings.parquet does not list: rec0001; "
+        "run `sonotype ingest` again to repair",
     ]
