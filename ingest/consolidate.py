@@ -27,9 +27,9 @@ from ingest.records import (
     recordings_from_table,
     recordings_table,
 )
-from shards.catalog import read_recordings, write_recordings
-from sonotype.contracts import RECORDING_STATUS_OK, SEGMENTS_SCHEMA, OutputLayout, check_table
-from sonotype.fsio import atomic_open, exists, url_to_fs
+from shards.catalog import iter_segments, read_recordings, write_recordings
+from sonotype.contracts import RECORDING_STATUS_OK, SEGMENTS_SCHEMA, OutputLayout
+from sonotype.fsio import atomic_open, exists
 
 logger = logging.getLogger(__name__)
 
@@ -105,19 +105,15 @@ class _RowGroup:
         self._tables, self._n_rows = [], 0
 
 
-def _copy_old_segments(group: _RowGroup, url: str, replaced: set[str]) -> int:
-    fs, path = url_to_fs(url)
+def _copy_old_segments(group: _RowGroup, out: str, replaced: set[str]) -> int:
     n_rows = 0
     drop = pa.array(sorted(replaced), pa.string())
-    with fs.open(path, "rb") as handle:
-        source = pq.ParquetFile(handle)
-        check_table(source.schema_arrow.empty_table(), SEGMENTS_SCHEMA, url)
-        for batch in source.iter_batches(batch_size=_BATCH_ROWS, columns=SEGMENTS_SCHEMA.names):
-            table = pa.Table.from_batches([batch])
-            keep = pc.invert(pc.is_in(table.column(RECORDING_ID_COLUMN), value_set=drop))
-            table = table.filter(keep).cast(SEGMENTS_SCHEMA)
-            group.add(table)
-            n_rows += table.num_rows
+    for batch in iter_segments(out, SEGMENTS_SCHEMA.names, _BATCH_ROWS):
+        table = pa.Table.from_batches([batch])
+        keep = pc.invert(pc.is_in(table.column(RECORDING_ID_COLUMN), value_set=drop))
+        table = table.filter(keep).cast(SEGMENTS_SCHEMA)
+        group.add(table)
+        n_rows += table.num_rows
     return n_rows
 
 
@@ -133,7 +129,7 @@ def _write_segments(
         writer = pq.ParquetWriter(handle, SEGMENTS_SCHEMA, compression="zstd")
         group = _RowGroup(writer)
         if exists(layout.segments):
-            n_rows += _copy_old_segments(group, layout.segments, replaced)
+            n_rows += _copy_old_segments(group, out, replaced)
         urls = [
             url
             for record in new

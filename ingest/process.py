@@ -27,7 +27,7 @@ from ingest.quality import (
 from ingest.records import SegmentRecord, as_row
 from ingest.resample import RateGrid, StreamResampler
 from ingest.segment import WindowCutter
-from shards.writer import ShardWriter
+from shards.writer import ShardWriter, audio_checksum
 from sonotype import audio
 from sonotype.config.ingest import IngestConfig
 from sonotype.contracts import OutputLayout, segment_key
@@ -122,6 +122,9 @@ class _SegmentSink:
             levels = level_figures(samples)
             reason = drop_reason(source, levels, config.quality)
             key = segment_key(task.recording_id, stream.index, index)
+            flac = None
+            if reason is None:
+                flac = audio.encode_flac(samples, rate, config.shards.flac_subtype)
             record = SegmentRecord(
                 key=key,
                 recording_id=task.recording_id,
@@ -141,10 +144,10 @@ class _SegmentSink:
                 dc_offset=levels.dc_offset,
                 kept=reason is None,
                 drop_reason=reason,
+                checksum=None if flac is None else audio_checksum(flac),
             )
             self.records.append(record)
-            if reason is None:
-                flac = audio.encode_flac(samples, rate, config.shards.flac_subtype)
+            if flac is not None:
                 self._shard.write(key, flac, as_row(record))
 
 

@@ -69,6 +69,7 @@ class SegmentRecord:
     dc_offset: float
     kept: bool
     drop_reason: str | None
+    checksum: str | None = None
 
 
 RECORDING_ID_COLUMN: Final = dataclasses.fields(SegmentRecord)[1].name

@@ -15,6 +15,7 @@ import re
 import pyarrow as pa
 
 from ingest.records import SegmentRecord, segments_table
+from shards.catalog import with_optional_columns
 from sonotype.contracts import SEGMENTS_SCHEMA, SHARD_SUFFIX, OutputLayout, check_table
 from sonotype.fsio import (
     TEMP_MARKER,
@@ -70,7 +71,7 @@ def read_task_table(url: str) -> pa.Table:
     Raises:
         SonotypeError: the part does not follow SEGMENTS_SCHEMA.
     """
-    table = read_parquet_file(url)
+    table = with_optional_columns(read_parquet_file(url), SEGMENTS_SCHEMA.names)
     check_table(table, SEGMENTS_SCHEMA, url)
     return table.select(SEGMENTS_SCHEMA.names).cast(SEGMENTS_SCHEMA)
 

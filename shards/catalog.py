@@ -5,17 +5,42 @@ from collections.abc import Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sonotype.contracts import RECORDINGS_SCHEMA, SEGMENTS_SCHEMA, OutputLayout, check_table
+from sonotype.contracts import (
+    OPTIONAL_SEGMENT_COLUMNS,
+    RECORDINGS_SCHEMA,
+    SEGMENTS_SCHEMA,
+    OutputLayout,
+    check_table,
+)
 from sonotype.errors import SonotypeError
 from sonotype.fsio import exists, read_parquet, url_to_fs, write_parquet_atomic
+
+
+def with_optional_columns(table: pa.Table, columns: list[str]) -> pa.Table:
+    """`table` with each of `columns` it lacks that older catalogs may lack
+    (OPTIONAL_SEGMENT_COLUMNS) added as nulls, in the order of `columns`."""
+    for name in columns:
+        if name in OPTIONAL_SEGMENT_COLUMNS and name not in table.column_names:
+            field = SEGMENTS_SCHEMA.field(name)
+            table = table.append_column(field, pa.nulls(table.num_rows, field.type))
+    return table.select([name for name in columns if name in table.column_names])
+
+
+def _readable(columns: list[str], present: list[str]) -> list[str]:
+    """The columns to ask the file for: all but optional ones it predates."""
+    return [c for c in columns if c in present or c not in OPTIONAL_SEGMENT_COLUMNS]
 
 
 def _read(url: str, schema: pa.Schema, columns: list[str] | None) -> pa.Table:
     if not exists(url):
         raise SonotypeError(f"{url}: catalog not found; run `sonotype ingest` first")
-    table = read_parquet(url, columns=columns)
-    wanted = pa.schema([schema.field(c) for c in columns]) if columns else schema
-    check_table(table, wanted, url)
+    wanted_columns = columns or schema.names
+    fs, path = url_to_fs(url)
+    present = pq.read_schema(path, filesystem=fs).names
+    table = read_parquet(url, columns=_readable(wanted_columns, present))
+    if schema is SEGMENTS_SCHEMA:
+        table = with_optional_columns(table, wanted_columns)
+    check_table(table, pa.schema([schema.field(c) for c in wanted_columns]), url)
     return table
 
 
@@ -60,8 +85,15 @@ def iter_segments(
     with fs.open(path, "rb") as handle:
         parquet = pq.ParquetFile(handle)
         wanted = pa.schema([SEGMENTS_SCHEMA.field(c) for c in columns])
-        check_table(parquet.schema_arrow.empty_table(), wanted, url)
-        yield from parquet.iter_batches(batch_size=batch_rows, columns=columns)
+        readable = _readable(columns, parquet.schema_arrow.names)
+        empty = with_optional_columns(parquet.schema_arrow.empty_table(), columns)
+        check_table(empty, wanted, url)
+        for batch in parquet.iter_batches(batch_size=batch_rows, columns=readable):
+            if len(readable) == len(columns):
+                yield batch
+            else:
+                table = with_optional_columns(pa.Table.from_batches([batch]), columns)
+                yield from table.to_batches()
 
 
 def count_segments(out: str) -> int:

@@ -8,7 +8,8 @@ Checks, each problem reported with its shard, key and what was wrong:
 - each shard: a readable tar of `KEY.flac` + `KEY.json` pairs, valid unique keys;
 - each sample: its JSON is its catalog row (key, shard and every other field the two
   share, compared as the shard writer encodes them), its FLAC decodes to mono audio at
-  the catalogued sample rate and duration;
+  the catalogued sample rate and duration, and its bytes have the catalogued checksum
+  (catalogs written before checksums existed have none to compare);
 - keys: a shard holds exactly the kept segments the catalog assigns to it.
 
 The catalog is held in Arrow memory (a few hundred bytes per segment); only the rows of
@@ -28,11 +29,12 @@ import pyarrow.compute as pc
 
 from shards.catalog import read_recordings, read_segments
 from shards.tarsafe import TarSample, iter_samples
-from shards.writer import encode_metadata
+from shards.writer import audio_checksum, encode_metadata
 from sonotype import audio
 from sonotype.contracts import (
     AUDIO_EXTENSION,
     METADATA_EXTENSION,
+    OPTIONAL_SEGMENT_COLUMNS,
     RECORDING_STATUS_OK,
     SHARD_SUFFIX,
     OutputLayout,
@@ -278,7 +280,12 @@ def _sample_problems(sample: TarSample, shard: str | None, row: dict | None) -> 
     else:
         rate = row[Col.SAMPLE_RATE] if row else None
         duration = row[Col.DURATION_S] if row else None
-        problems += _audio_problems(flac.data, sample.key, rate, duration)
+        audio_problems = _audio_problems(flac.data, sample.key, rate, duration)
+        problems += audio_problems
+        expected = row.get(Col.CHECKSUM) if row else None
+        # audio that no longer decodes is one problem already
+        if not audio_problems and expected is not None and audio_checksum(flac.data) != expected:
+            problems.append("FLAC bytes differ from the catalog's checksum (altered in place)")
     return problems
 
 
@@ -301,6 +308,8 @@ def _metadata_problems(
             f"{name} {row[name]!r} (catalogued {catalogued[name]!r})"
             for name in sorted(row.keys() & catalogued.keys())
             if not _same_value(row[name], catalogued[name])
+            # a catalog from before a column existed has nothing to compare it with
+            and not (name in OPTIONAL_SEGMENT_COLUMNS and catalogued[name] is None)
         ]
         if differing:
             problems.append("metadata differs from the catalog: " + ", ".join(differing))

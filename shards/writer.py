@@ -18,6 +18,7 @@ samples of 10 s at 24 kHz, 2-4 % of an ingest task).
 """
 
 import datetime as dt
+import hashlib
 import io
 import json
 import math
@@ -47,6 +48,11 @@ def _json_default(value: Any) -> Any:
     if hasattr(value, "item"):  # numpy scalars
         return value.item()
     raise TypeError(f"cannot store {type(value).__name__} in sample metadata")
+
+
+def audio_checksum(data: bytes) -> str:
+    """The catalog's `checksum` of a sample's FLAC member: BLAKE2b, 8 bytes, hex."""
+    return hashlib.blake2b(data, digest_size=8).hexdigest()
 
 
 def encode_metadata(row: Mapping[str, Any]) -> bytes:

@@ -240,12 +240,18 @@ SEGMENTS_SCHEMA = pa.schema(
         pa.field("dc_offset", pa.float32()),
         pa.field("kept", pa.bool_()),
         pa.field("drop_reason", pa.string()),
+        pa.field("checksum", pa.string()),
     ]
 )
 """`catalog/segments.parquet`: one row per segment. `stream` numbers the channel streams
 of a recording (0 for a mix); `channel` is the source channel, -1 for a mix; `shard` is
 relative to `shards/` and null for dropped segments; `start_time` is the segment's own
-start (recording start + offset)."""
+start (recording start + offset); `checksum` is the BLAKE2b digest (8 bytes, hex) of the
+sample's FLAC member, null for dropped segments and in catalogs written before it
+existed (`OPTIONAL_SEGMENT_COLUMNS`)."""
+
+OPTIONAL_SEGMENT_COLUMNS = ("checksum",)
+"""Columns of SEGMENTS_SCHEMA that older catalogs and task parts lack (read as nulls)."""
 
 
 class SegmentColumn(StrEnum):
@@ -273,6 +279,7 @@ class SegmentColumn(StrEnum):
     DC_OFFSET = "dc_offset"
     KEPT = "kept"
     DROP_REASON = "drop_reason"
+    CHECKSUM = "checksum"
 
 
 FEATURE_SEGMENTS_SCHEMA = pa.schema(

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from shards.catalog import write_recordings, write_segments
-from shards.writer import ShardWriter
+from shards.writer import ShardWriter, audio_checksum
 from sonotype import audio
 from sonotype.contracts import (
     RECORDING_STATUS_OK,
@@ -153,8 +153,9 @@ def write_fake_out(
                     sample_rate=sample_rate,
                     **row_changes.get(index, {}),
                 )
-                samples = ramp(index, round(length_s * sample_rate))
-                writer.write(key, audio.encode_flac(samples, sample_rate), row)
+                flac = audio.encode_flac(ramp(index, round(length_s * sample_rate)), sample_rate)
+                row[Col.CHECKSUM] = audio_checksum(flac)
+                writer.write(key, flac, row)
                 fake.rows.append(row)
                 fake.keys[shard].append(key)
                 index += 1

@@ -6,11 +6,13 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import webdataset as wds
 
-from shards.catalog import write_recordings, write_segments
+from shards.catalog import iter_segments, read_segments, write_recordings, write_segments
 from shards.verify import verify_shards
 from shards.writer import encode_metadata
+from sonotype import audio
 from sonotype.cli.main import main
 from sonotype.contracts import RECORDINGS_SCHEMA, SEGMENTS_SCHEMA
 from tests.shards.fake_ingest import FakeOut, recordings_of, write_fake_out
@@ -150,3 +152,30 @@ def test_catalog_tables_that_disagree_are_found(tmp_path: Path):
         "catalog: segments of recordings that recordings.parquet does not list: rec0001; "
         "run `sonotype ingest` again to repair",
     ]
+
+
+def test_audio_altered_in_place_is_found_by_its_checksum(tmp_path: Path):
+    fake = write_fake_out(tmp_path / "out", (3,))
+    [shard] = fake.shards
+    key = fake.keys[shard][1]
+
+    def quieter(samples: list[dict]) -> list[dict]:
+        # still valid FLAC of the catalogued rate and length: only the bytes tell
+        audio_data, rate = audio.decode_bytes(samples[1]["flac"], name=key)
+        samples[1] = dict(samples[1], flac=audio.encode_flac(audio_data * 0.5, rate))
+        return samples
+
+    _rewrite(fake, shard, quieter)
+    assert verify_shards(fake.out).problems == [
+        f"shards/{shard}: {key}: FLAC bytes differ from the catalog's checksum (altered in place)"
+    ]
+
+
+def test_a_catalog_written_before_checksums_reads_and_verifies(tmp_path: Path):
+    fake = write_fake_out(tmp_path / "out", (2, 2))
+    path = tmp_path / "out" / "catalog" / "segments.parquet"
+    pq.write_table(pq.read_table(path).drop_columns(["checksum"]), path)
+    assert read_segments(fake.out).column("checksum").null_count == 6
+    batches = list(iter_segments(fake.out, ["key", "checksum"], batch_rows=3))
+    assert [batch.num_rows for batch in batches] == [3, 3]
+    assert verify_shards(fake.out).problems == []
