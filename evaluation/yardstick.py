@@ -53,7 +53,7 @@ def log_mel_windows(shards_dir: str, windows: pd.DataFrame, sample_rate: int) ->
         rows = by_shard[shard]
         keys = set(windows.loc[rows, "key"])
         url = join(shards_dir, str(shard))
-        decoded = _segments(url, keys)
+        decoded = decoded_segments(url, keys)
         missing = keys - decoded.keys()
         if missing:
             raise SonotypeError(f"{url}: segment(s) {', '.join(sorted(missing)[:3])} not found")
@@ -67,7 +67,7 @@ def log_mel_windows(shards_dir: str, windows: pd.DataFrame, sample_rate: int) ->
     return features
 
 
-def _segments(url: str, keys: set[str]) -> dict[str, np.ndarray]:
+def decoded_segments(url: str, keys: set[str]) -> dict[str, np.ndarray]:
     """Decoded mono float32 audio of the samples `keys` of one shard."""
     try:
         members = read_segment_audio(url, keys)

@@ -4,6 +4,7 @@ import datetime as dt
 import errno
 
 import numpy as np
+import pytest
 
 from analysis import load_clustering
 from analysis.store import open_store
@@ -36,6 +37,7 @@ def test_cluster_then_update_from_the_command_line(tmp_path, capsys):
     assert "no feature store" in capsys.readouterr().err
 
 
+@pytest.mark.faults
 def test_a_clustering_being_written_is_refused_and_another_name_is_not(tmp_path, capsys):
     rng = np.random.default_rng(6)
     url = str(tmp_path / "out" / "features.zarr")
@@ -50,6 +52,7 @@ def test_a_clustering_being_written_is_refused_and_another_name_is_not(tmp_path,
     assert load_clustering(str(tmp_path / "out" / "clusters" / "default")).k == 2
 
 
+@pytest.mark.faults
 def test_a_full_disk_ends_the_command_with_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
     rng = np.random.default_rng(7)
     url = str(tmp_path / "out" / "features.zarr")

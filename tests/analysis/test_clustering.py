@@ -203,6 +203,7 @@ def _history_without_times(directory: str) -> list[dict]:
     ]
 
 
+@pytest.mark.faults
 @pytest.mark.parametrize("kill_at", ["labels", "commit"])
 def test_killed_run_resumes_to_the_same_result(years, tmp_path, monkeypatch, kill_at):
     url, _, year2 = years

@@ -19,6 +19,8 @@ from sonotype.config.load import load_config
 from tests.audio_factory import AudioFactory, noise
 from tests.ingest.helpers import catalog_rows, read_shards
 
+pytestmark = pytest.mark.faults
+
 ROOT = Path(__file__).resolve().parents[2]
 # 6 files of 4 s cut into 1 s tasks: 24 tasks, slowed by small blocks so that a kill
 # lands while the run is still busy.

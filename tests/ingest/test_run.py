@@ -292,6 +292,7 @@ def _killed_states(out: Path) -> dict[str, Callable[[], None]]:
 @pytest.mark.parametrize(
     "state", ["mid_run", "between_shard_and_rows", "after_catalogs_before_cleanup"]
 )
+@pytest.mark.faults
 def test_a_run_resumed_from_a_killed_state_ends_like_an_uninterrupted_one(
     audio_factory: AudioFactory, dask_scheduler: str, tmp_path: Path, monkeypatch, state: str
 ):
@@ -357,6 +358,7 @@ def test_the_same_recording_through_two_inputs_is_ingested_once(
     assert len(catalog_rows(tmp_path / "out", "segments")) == 1
 
 
+@pytest.mark.faults
 def test_a_second_ingest_into_the_same_output_is_refused_and_touches_nothing(
     audio_factory: AudioFactory, dask_scheduler: str, tmp_path: Path, capsys
 ):
@@ -377,6 +379,7 @@ def test_a_second_ingest_into_the_same_output_is_refused_and_touches_nothing(
     assert not unfinished.exists()  # the next run that holds the lock cleans up
 
 
+@pytest.mark.faults
 def test_unfinished_catalog_writes_are_removed_by_the_next_run(
     audio_factory: AudioFactory, dask_scheduler: str, tmp_path: Path
 ):
@@ -390,6 +393,7 @@ def test_unfinished_catalog_writes_are_removed_by_the_next_run(
     assert not left.exists()
 
 
+@pytest.mark.faults
 def test_a_full_disk_stops_the_run_and_fails_no_recording(
     audio_factory: AudioFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ):

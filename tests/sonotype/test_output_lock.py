@@ -12,6 +12,8 @@ import pytest
 from sonotype.errors import OutputLockedError, SonotypeError
 from sonotype.output_lock import lock_path, output_lock
 
+pytestmark = pytest.mark.faults
+
 
 def _foreign_lock(path, *, host: str, pid: int, age_s: float = 0.0) -> None:
     """A lock file as another run would have left it, its heartbeat `age_s` old."""

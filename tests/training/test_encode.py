@@ -191,6 +191,7 @@ def test_new_shards_are_appended_alone_and_a_rerun_with_nothing_new_does_nothing
     snapshot(_store(fake)).assert_equal(snapshot(_store(whole)))
 
 
+@pytest.mark.faults
 @pytest.mark.parametrize("crash_at", ["table_part", "commit"])
 def test_a_run_killed_inside_an_append_resumes_to_the_uninterrupted_store(
     checkpoint, fake, tmp_path, monkeypatch, crash_at
