@@ -65,13 +65,12 @@ def replace_checksums(
         end = parts[index + 1][0] if index + 1 < len(parts) else None
         if not any(first <= row and (end is None or row < end) for row in wanted):
             continue
-        fs, path = url_to_fs(url)
-        table = pq.read_table(path, filesystem=fs)
-        values = _read_part(url, ["checksum"]).column("checksum").to_pylist()
+        table = _read_part(url, FEATURE_SEGMENTS_SCHEMA.names)
         rows = table.column("segment_index").to_pylist()
+        values = table.column("checksum").to_pylist()
         values = [checksums.get(row, value) for row, value in zip(rows, values, strict=True)]
-        table = table.select([n for n in FEATURE_SEGMENTS_SCHEMA.names if n != "checksum"])
-        write_part(table_url, first, table.append_column("checksum", pa.array(values, pa.string())))
+        column = table.schema.get_field_index("checksum")
+        write_part(table_url, first, table.set_column(column, "checksum", pa.array(values)))
 
 
 def remove(table_url: str) -> None:

@@ -137,17 +137,28 @@ class StoreAppender:
             SonotypeError: the new encode's segments or frame counts differ from the
                 committed rows.
         """
+        shard = committed.column("shard")[0].as_py()
         new = segment_table.check_rows(segments, self.url)
         for column in ("key", "n_frames"):
             if new.column(column).to_pylist() != committed.column(column).to_pylist():
                 raise SonotypeError(
-                    f"{self.url}: encoding {new.column('shard')[0]} again gives other segments "
-                    f"({column}) than its stored rows; re-encode the store with --force"
+                    f"{self.url}: encoding {shard} again gives other segments ({column}) "
+                    "than its stored rows; re-encode the store with --force"
                 )
-        tokens, embeddings = self._check_frames(tokens, embeddings, committed)
         lengths = committed.column("n_frames").to_numpy().astype(np.int64)
         first_segment = int(committed.column("segment_index")[0].as_py())
         first_frame = int(committed.column("frame_start")[0].as_py())
+        rows = committed.column("segment_index").to_numpy()
+        starts = committed.column("frame_start").to_numpy()
+        if not (
+            np.array_equal(rows, first_segment + np.arange(len(lengths)))
+            and np.array_equal(starts, first_frame + np.cumsum(lengths) - lengths)
+        ):
+            raise SonotypeError(
+                f"{self.url}: the rows of {shard} are not consecutive; it cannot be "
+                "written again in place: re-encode the store with --force"
+            )
+        tokens, embeddings = self._check_frames(tokens, embeddings, committed)
         stored_loudness = self._checked_loudness(loudness, len(tokens))
         pooled = np.asarray(pooled, np.float32)
         self._write_rows(first_frame, first_segment, tokens, embeddings, stored_loudness, pooled)

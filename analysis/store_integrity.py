@@ -7,20 +7,24 @@ guard against that, of different cost:
 - `missing_chunks` compares the chunk objects each data array should have for its
   committed rows with those on storage: one listing per array, no data read. Every
   command that reads the store runs it (`require_intact`). Stores are written with
-  `write_empty_chunks` on (`FeatureStore.array`), so an absent chunk is always damage.
+  `write_empty_chunks` on (`FeatureStore.array`), so an absent chunk is always damage;
+  in stores created before that (no `ATTR_EVERY_CHUNK_WRITTEN`) only the embeddings and
+  pooled chunks are checked, the others may legitimately be absent.
 - `verify_store` reads every committed row and recomputes each segment's checksum:
   BLAKE2b (8 bytes) over its tokens, embeddings and loudness rows and its pooled row, as
   stored, recorded by `append` in the segment table's `checksum` column. It finds
   altered bytes, unreadable chunks and missing table rows too. Segments of stores
   written before checksums existed are counted, not checked.
 
-Damage is reported by shard, the unit `sonotype encode` re-encodes to repair it.
+Damage is reported by shard, the unit `sonotype encode` re-encodes to repair it
+(`find_damage`); chunks that no longer decode are deleted first (`discard_chunks`),
+since writing part of a chunk reads it back.
 """
 
 import hashlib
 import itertools
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -28,7 +32,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sonotype.contracts import ATTR_REPAIRING, EMBEDDINGS, LOUDNESS, POOLED, TOKENS
+from sonotype.contracts import (
+    ATTR_EVERY_CHUNK_WRITTEN,
+    ATTR_REPAIRING,
+    EMBEDDINGS,
+    LOUDNESS,
+    POOLED,
+    TOKENS,
+)
 from sonotype.errors import DamagedStoreError, SonotypeError
 from sonotype.fsio import join, url_to_fs
 from sonotype.progress import track
@@ -78,8 +89,8 @@ def segment_checksums(
 
 
 @dataclass(frozen=True)
-class MissingChunk:
-    """A chunk object a data array should have for its committed rows.
+class Chunk:
+    """A chunk object holding committed rows of a data array.
 
     Attributes:
         array: the array's name.
@@ -97,41 +108,76 @@ class MissingChunk:
         return f"{self.array}/{self.key} ({self.level}s {self.rows[0]}-{self.rows[1] - 1})"
 
 
-def _data_arrays(store: "FeatureStore") -> list[str]:
-    return [TOKENS, EMBEDDINGS, *([LOUDNESS] if store.has_loudness else []), POOLED]
-
-
-def missing_chunks(store: "FeatureStore") -> list[MissingChunk]:
-    """The chunks of the committed rows of `tokens`, `embeddings`, `loudness` and `pooled`
-    that are not on storage (see the module docstring)."""
-    missing = []
-    for name in _data_arrays(store):
+def _committed_chunks(store: "FeatureStore", names: list[str]) -> Iterator[Chunk]:
+    """Every chunk of the arrays `names` that holds committed rows."""
+    for name in names:
         array = store.array(name)
         level = array.metadata.dimension_names[0]
         committed = store.n_rows(level)
-        if committed == 0:
-            continue
-        fs, root = url_to_fs(join(store.url, name))
-        present = {path[len(root) :].lstrip("/") for path in fs.find(root)}
         shape = (committed, *array.shape[1:])
         grid = [-(-size // chunk) for size, chunk in zip(shape, array.chunks, strict=True)]
         for coords in itertools.product(*(range(n) for n in grid)):
-            key = array.metadata.encode_chunk_key(coords)
-            if key not in present:
-                first = coords[0] * array.chunks[0]
-                rows = (first, min(first + array.chunks[0], committed))
-                missing.append(MissingChunk(name, key, level, rows))
+            first = coords[0] * array.chunks[0]
+            rows = (first, min(first + array.chunks[0], committed))
+            yield Chunk(name, array.metadata.encode_chunk_key(coords), level, rows)
+
+
+def _checked_arrays(store: "FeatureStore") -> list[str]:
+    """The data arrays whose every chunk must exist. Stores written before every chunk
+    was (`ATTR_EVERY_CHUNK_WRITTEN`) may lack a token chunk of code 0 only or a loudness
+    chunk of NaN only; their embeddings and pooled chunks are never all zeros."""
+    if store.group.attrs.get(ATTR_EVERY_CHUNK_WRITTEN, False):
+        return [TOKENS, EMBEDDINGS, *([LOUDNESS] if store.has_loudness else []), POOLED]
+    return [EMBEDDINGS, POOLED]
+
+
+def missing_chunks(store: "FeatureStore") -> list[Chunk]:
+    """The chunks of committed rows that are not on storage (see the module docstring)."""
+    missing = []
+    for name in _checked_arrays(store):
+        fs, root = url_to_fs(join(store.url, name))
+        present = {path[len(root) :].lstrip("/") for path in fs.find(root)}
+        missing += [c for c in _committed_chunks(store, [name]) if c.key not in present]
     return missing
+
+
+def unreadable_chunks(
+    store: "FeatureStore", frames: tuple[int, int], segments: tuple[int, int]
+) -> list[Chunk]:
+    """The chunks holding any of the committed `frames` or `segments` that are there but
+    do not decode (truncated or overwritten bytes)."""
+    wanted = {"frame": frames, "segment": segments}
+    found = []
+    for chunk in _committed_chunks(store, _checked_arrays(store)):
+        first, stop = wanted[chunk.level]
+        if chunk.rows[0] >= stop or chunk.rows[1] <= first:
+            continue
+        try:
+            store.array(chunk.array)[chunk.rows[0] : chunk.rows[1]]
+        except (ValueError, RuntimeError, OSError):
+            found.append(chunk)
+    return found
+
+
+def discard_chunks(store: "FeatureStore", chunks: Iterable[Chunk]) -> None:
+    """Delete chunk objects that no longer decode, so that rewriting their rows starts
+    from the fill value instead of failing to read them back (a partial-chunk write
+    reads the chunk first)."""
+    for chunk in chunks:
+        fs, path = url_to_fs(join(store.url, chunk.array, chunk.key))
+        if fs.exists(path):
+            fs.rm(path)
 
 
 @dataclass
 class StoreDamage:
-    """What `verify_store` found.
+    """What `verify_store` (or the cheap check of `find_damage`) found.
 
     Attributes:
         url: the store.
         problems: one line per problem found.
         shards: shards whose committed rows are damaged (re-encoding them repairs).
+        unreadable: chunks that are there but do not decode (a repair deletes them first).
         n_segments: committed segments.
         n_checked: segments whose checksum was recomputed and compared.
         n_unchecked: segments without a checksum (written before checksums existed).
@@ -140,6 +186,7 @@ class StoreDamage:
     url: str
     problems: list[str] = field(default_factory=list)
     shards: set[str] = field(default_factory=set)
+    unreadable: list[Chunk] = field(default_factory=list)
     n_segments: int = 0
     n_checked: int = 0
     n_unchecked: int = 0
@@ -163,18 +210,22 @@ _ROW_COLUMNS = ["segment_index", "frame_start", "n_frames", "key", "shard"]
 _TABLE_BATCH = 8192
 
 
-def shards_of_rows(store: "FeatureStore", level: str, rows: tuple[int, int]) -> set[str]:
-    """Shards owning any of the committed `rows` at `level` ("frame" or "segment")."""
-    shards = set()
+def shards_of_chunks(store: "FeatureStore", chunks: list[Chunk]) -> set[str]:
+    """Shards owning any committed row of `chunks` (one pass over the segment table)."""
+    shards: set[str] = set()
+    if not chunks:
+        return shards
     for batch in store.iter_segments(_TABLE_BATCH, _ROW_COLUMNS):
-        if level == "segment":
-            first = batch.column("segment_index")
-            stop = pc.add(first, 1)
-        else:
-            first = batch.column("frame_start")
-            stop = pc.add(first, batch.column("n_frames"))
-        overlap = pc.and_(pc.less(first, rows[1]), pc.greater(stop, rows[0]))
-        shards.update(batch.filter(overlap).column("shard").to_pylist())
+        segment = batch.column("segment_index")
+        frame = batch.column("frame_start")
+        spans = {
+            "segment": (segment, pc.add(segment, 1)),
+            "frame": (frame, pc.add(frame, batch.column("n_frames"))),
+        }
+        for chunk in chunks:
+            first, stop = spans[chunk.level]
+            overlap = pc.and_(pc.less(first, chunk.rows[1]), pc.greater(stop, chunk.rows[0]))
+            shards.update(batch.filter(overlap).column("shard").to_pylist())
     return shards
 
 
@@ -209,26 +260,35 @@ def mark_repairing(store: "FeatureStore", shards: Iterable[str]) -> None:
         del store.group.attrs[ATTR_REPAIRING]
 
 
-def damaged_shards(store: "FeatureStore", read_all: bool) -> set[str]:
-    """Shards to re-encode: those under missing chunks or of an unfinished repair, and
-    with `read_all` every shard `verify_store` finds damaged (every committed row read)."""
-    shards = pending_repairs(store)
-    if read_all:
-        damage = verify_store(store)
-        for problem in damage.problems:
-            logger.warning("%s: %s", store.url, problem)
-        return shards | damage.shards
-    for chunk in missing_chunks(store):
-        logger.warning("%s: missing chunk %s", store.url, chunk.describe())
-        shards |= shards_of_rows(store, chunk.level, chunk.rows)
-    return shards
+def find_damage(store: "FeatureStore", read_all: bool) -> StoreDamage:
+    """What a repair must re-encode: the shards of an unfinished repair and under missing
+    chunks (listings only), and with `read_all` all that `verify_store` finds."""
+    damage = verify_store(store) if read_all else _listed_damage(store)
+    for problem in damage.problems:
+        logger.warning("%s: %s", store.url, problem)
+    return damage
+
+
+def _listed_damage(store: "FeatureStore") -> StoreDamage:
+    """Unfinished repairs and missing chunks, found without reading any data."""
+    damage = StoreDamage(store.url, n_segments=store.n_segments)
+    for shard in sorted(pending_repairs(store)):
+        damage.problems.append(f"{shard}: its repair was interrupted")
+        damage.shards.add(shard)
+    missing = missing_chunks(store)
+    damage.problems += [f"missing chunk {chunk.describe()}" for chunk in missing]
+    try:
+        damage.shards |= shards_of_chunks(store, missing)
+    except (SonotypeError, OSError, pa.ArrowException) as error:
+        damage.problems.append(f"segment table unreadable, damaged shards unknown: {error}")
+    return damage
 
 
 def require_intact(store: "FeatureStore") -> None:
-    """Refuse a store with missing chunks (cheap: listings only).
+    """Refuse a store with missing chunks or an unfinished repair (listings only).
 
     Raises:
-        DamagedStoreError: naming the first missing chunks and the way to repair.
+        DamagedStoreError: naming the first problems and the way to repair.
     """
     pending = pending_repairs(store)
     if pending:
@@ -250,13 +310,7 @@ def require_intact(store: "FeatureStore") -> None:
 
 def verify_store(store: "FeatureStore") -> StoreDamage:
     """Check every committed chunk and every segment's checksum (see the module docstring)."""
-    damage = StoreDamage(store.url, n_segments=store.n_segments)
-    for shard in sorted(pending_repairs(store)):
-        damage.problems.append(f"{shard}: its repair was interrupted")
-        damage.shards.add(shard)
-    for chunk in missing_chunks(store):
-        damage.problems.append(f"missing chunk {chunk.describe()}")
-        damage.shards |= shards_of_rows(store, chunk.level, chunk.rows)
+    damage = _listed_damage(store)
     columns = ["segment_index", "frame_start", "n_frames", "shard", "key", "checksum"]
     batches = range(0, store.n_segments, VERIFY_BATCH_SEGMENTS)
     for start in track(batches, len(batches), "batches", "verifying features"):
@@ -282,18 +336,23 @@ def _check_rows(store: "FeatureStore", rows: pa.Table, damage: StoreDamage) -> N
     first_frame = int(rows.column("frame_start")[0].as_py())
     stop_frame = first_frame + int(n_frames.sum())
     first_segment = int(rows.column("segment_index")[0].as_py())
+    stop_segment = first_segment + rows.num_rows
     try:
         found = segment_checksums(
             store.read(TOKENS, first_frame, stop_frame),
             store.read(EMBEDDINGS, first_frame, stop_frame),
             store.read(LOUDNESS, first_frame, stop_frame) if store.has_loudness else None,
-            store.read(POOLED, first_segment, first_segment + rows.num_rows),
+            store.read(POOLED, first_segment, stop_segment),
             n_frames,
         )
-    except (SonotypeError, OSError, ValueError, RuntimeError) as error:
-        # a chunk that no longer decodes (truncated or overwritten bytes)
-        damage.problems.append(f"frames {first_frame}-{stop_frame - 1} unreadable: {error}")
-        damage.shards.update(shards)
+    except (ValueError, RuntimeError, OSError):
+        # chunks that no longer decode: name them, and every shard with rows in them
+        unreadable = unreadable_chunks(
+            store, (first_frame, stop_frame), (first_segment, stop_segment)
+        )
+        damage.problems += [f"unreadable chunk {chunk.describe()}" for chunk in unreadable]
+        damage.unreadable += unreadable
+        damage.shards |= shards_of_chunks(store, unreadable)
         return
     for want, got, shard, key in zip(expected, found, shards, keys, strict=True):
         if want is None:

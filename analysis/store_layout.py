@@ -100,6 +100,7 @@ def create_group(
             contracts.ATTR_SHARDS: [],
             contracts.ATTR_N_FRAMES: 0,
             contracts.ATTR_N_SEGMENTS: 0,
+            contracts.ATTR_EVERY_CHUNK_WRITTEN: True,
         }
     )
     return group

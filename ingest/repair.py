@@ -24,8 +24,8 @@ from collections import Counter
 import pyarrow as pa
 
 from ingest.records import RecordingRecord
-from ingest.work import shard_names
 from shards.catalog import iter_segments
+from shards.verify import shard_files
 from sonotype.contracts import RECORDING_STATUS_OK, OutputLayout
 from sonotype.errors import SonotypeError
 from sonotype.fsio import exists, url_to_fs
@@ -60,7 +60,9 @@ def recordings_to_repair(out: str, known: dict[str, RecordingRecord]) -> set[str
             for rid, shard in zip(ids, names, strict=True):
                 if shard is not None:
                     shards.setdefault(shard, set()).add(rid)
-    except (SonotypeError, OSError, pa.ArrowException) as error:
+    except (SonotypeError, pa.ArrowInvalid) as error:
+        # the file's content is broken; an I/O error (a passing NFS fault) is not damage
+        # and propagates, so that a re-run does not redo every recording for it
         aside = _set_aside(layout.segments)
         logger.warning(
             "%s is unreadable (%s); kept as %s, and the %d recordings it listed are "
@@ -76,7 +78,7 @@ def recordings_to_repair(out: str, known: dict[str, RecordingRecord]) -> set[str
         for rid, record in owning.items()
         if rows[rid] != (record.n_segments_kept or 0) + (record.n_segments_dropped or 0)
     }
-    present = shard_names(out)
+    present = set(shard_files(layout.shards_dir))
     for shard, rids in shards.items():
         if shard not in present:
             damaged |= rids & owning.keys()

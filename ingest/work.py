@@ -119,15 +119,6 @@ def recording_of_shard(url: str) -> str:
     return _SHARD_PART.sub("", posixpath.basename(url)[: -len(SHARD_SUFFIX)])
 
 
-def _shard_urls(out: str) -> list[str]:
-    return glob(join(OutputLayout(out).shards_dir, "*", "*" + SHARD_SUFFIX))
-
-
-def shard_names(out: str) -> set[str]:
-    """The shards on storage, named as the catalog names them (`<site>/<name>.tar`)."""
-    return {"/".join(url.rstrip("/").split("/")[-2:]) for url in _shard_urls(out)}
-
-
 def remove_outputs(out: str, recording_ids: set[str]) -> None:
     """Delete the shards and unmerged task parts of recordings (before redoing or failing them).
 
@@ -135,7 +126,8 @@ def remove_outputs(out: str, recording_ids: set[str]) -> None:
     """
     if not recording_ids:
         return
-    shards = [url for url in _shard_urls(out) if recording_of_shard(url) in recording_ids]
+    pattern = join(OutputLayout(out).shards_dir, "*", "*" + SHARD_SUFFIX)
+    shards = [url for url in glob(pattern) if recording_of_shard(url) in recording_ids]
     tasks = [
         url for name, url in finished_tasks(out).items() if recording_of_task(name) in recording_ids
     ]

@@ -109,7 +109,7 @@ def verify_shards(out: str) -> VerifyReport:
     )
     report.n_segments = kept.num_rows
     expected = dict(_group_by_shard(kept))
-    on_disk = _shard_files(layout.shards_dir)
+    on_disk = shard_files(layout.shards_dir)
     for name in sorted(set(expected) - set(on_disk)):
         report.problems.append(
             f"shards/{name}: missing; the catalog lists {expected[name].table.num_rows} "
@@ -191,7 +191,7 @@ def _group_by_shard(kept: pa.Table) -> Iterator[tuple[str, _Expected]]:
         yield names[codes[rows[0]]], _Expected(kept.take(pa.array(rows)))
 
 
-def _shard_files(shards_dir: str) -> list[str]:
+def shard_files(shards_dir: str) -> list[str]:
     """Complete shards under `shards_dir`, relative to it; unfinished writes are logged."""
     names = []
     for match in glob(join(shards_dir, "**", "*")):

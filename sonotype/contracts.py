@@ -360,6 +360,9 @@ ATTR_N_FRAMES: Final = "n_frames"
 """Frames committed; array rows past this are an unfinished append and are ignored."""
 ATTR_N_SEGMENTS: Final = "n_segments"
 """Segments committed (rows of `pooled` and of the segment table)."""
+ATTR_EVERY_CHUNK_WRITTEN: Final = "every_chunk_written"
+"""True in stores whose every chunk of committed rows is on storage, even one of fill
+values (Zarr's `write_empty_chunks`); an absent chunk there is always damage."""
 ATTR_REPAIRING: Final = "repairing"
 """Shards an encode began to write again in place and has not finished (absent: none).
 Their rows count as damaged until a run completes them."""

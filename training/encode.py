@@ -35,7 +35,14 @@ import pyarrow as pa
 import torch
 
 from analysis.store import FeatureStore, StoreIdentity, open_store
-from analysis.store_integrity import committed_rows, damaged_shards, mark_repairing
+from analysis.store_integrity import (
+    StoreDamage,
+    committed_rows,
+    discard_chunks,
+    find_damage,
+    mark_repairing,
+    pending_repairs,
+)
 from shards.index import ShardIndex
 from shards.select import SegmentFilter
 from shards.stream import StreamSettings
@@ -229,8 +236,8 @@ def _encode(
     digest = checkpoint_sha256(str(checkpoint), resolved)
     jobs = _jobs(index, out)
     done = complete_shards(url, digest, config)
-    damaged = damaged_shards(open_store(url), verify) if done is not None else set()
-    if done is not None and not damaged and all(job.shard in done for job in jobs):
+    damage = find_damage(open_store(url), verify) if done is not None else StoreDamage(url)
+    if done is not None and not damage.problems and all(job.shard in done for job in jobs):
         # Nothing new: no model loaded, no cluster started.
         summary = EncodeSummary(url, n_shards=len(jobs), n_shards_before=len(jobs))
         summary.wall_s = time.perf_counter() - started
@@ -243,7 +250,7 @@ def _encode(
         )
     features = prepare_store(url, _identity(tokenizer, digest), config, force)
     done = set(features.shards)
-    repair = _start_repairs(features, damaged, jobs)
+    repair = _start_repairs(features, damage, jobs)
     todo = [job for job in jobs if job.shard not in done or job.shard in repair]
     before = sum(job.shard in done for job in jobs)
     summary = EncodeSummary(url, n_shards=len(jobs), n_shards_before=before)
@@ -281,19 +288,25 @@ def _encode(
 
 
 def _start_repairs(
-    features: FeatureStore, damaged: set[str], jobs: Sequence[ShardJob]
+    features: FeatureStore, damage: StoreDamage, jobs: Sequence[ShardJob]
 ) -> dict[str, pa.Table]:
-    """The committed rows of the damaged shards, to write again in place; the shards are
-    marked as being repaired first (see `analysis.store_integrity.mark_repairing`)."""
-    repair = committed_rows(features, damaged & set(features.shards))
+    """The committed rows of the damaged shards, to write again in place.
+
+    The shards are marked as being repaired first (`mark_repairing`; a mark left with
+    nothing to repair is cleared), then chunks that no longer decode are deleted so that
+    the rewrites can fill them again.
+    """
+    repair = committed_rows(features, damage.shards & set(features.shards))
     unlisted = repair.keys() - {job.shard for job in jobs}
     if unlisted:
         raise SonotypeError(
             f"{features.url}: damaged shards {sorted(unlisted)} are not among the shards "
             "selected to encode (catalog or filters changed); re-encode with --force"
         )
-    if repair:
+    if repair or pending_repairs(features):
         mark_repairing(features, repair)
+    if repair:
+        discard_chunks(features, damage.unreadable)
     return repair
 
 

@@ -10,7 +10,13 @@ import pytest
 
 from analysis.store import open_store
 from analysis.store_integrity import missing_chunks, require_intact, verify_store
-from sonotype.contracts import EMBEDDINGS, TOKENS, features_table_path
+from sonotype.contracts import (
+    ATTR_EVERY_CHUNK_WRITTEN,
+    EMBEDDINGS,
+    LOUDNESS,
+    TOKENS,
+    features_table_path,
+)
 from sonotype.errors import DamagedStoreError
 from tests.analysis.synthetic import blob_centres, make_batch, write_store
 
@@ -70,9 +76,9 @@ def test_a_chunk_that_no_longer_decodes_is_reported(store_url):
     with open(os.path.join(store_url, TOKENS, "c", "4"), "wb") as handle:
         handle.write(b"not a blosc frame")
     damage = verify_store(open_store(store_url))
-    assert len(damage.problems) == 1
-    assert "unreadable" in damage.problems[0]
-    assert "b1-0000.tar" in damage.shards
+    # tokens chunk 4 holds frames 64-79: segments 9-11, all of shard b1
+    assert damage.problems == ["unreadable chunk tokens/c/4 (frames 64-79)"]
+    assert damage.shards == {"b1-0000.tar"}
 
 
 def test_a_chunk_equal_to_the_fill_value_is_still_written(tmp_path):
@@ -93,3 +99,13 @@ def test_segments_written_before_checksums_are_counted_not_failed(store_url):
     damage = verify_store(store)
     assert damage.problems == []
     assert (damage.n_checked, damage.n_unchecked) == (0, 18)
+
+
+def test_a_store_from_before_every_chunk_was_written_is_checked_where_it_can_be(store_url):
+    store = open_store(store_url, mode="r+")
+    del store.group.attrs[ATTR_EVERY_CHUNK_WRITTEN]
+    # a NaN-only loudness chunk was not written then: absent, and no damage
+    os.remove(os.path.join(store_url, LOUDNESS, "c", "0"))
+    assert missing_chunks(open_store(store_url)) == []
+    os.remove(os.path.join(store_url, EMBEDDINGS, "c", "0", "0"))
+    assert [chunk.key for chunk in missing_chunks(open_store(store_url))] == ["c/0/0"]

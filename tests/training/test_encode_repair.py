@@ -96,3 +96,16 @@ def test_a_killed_repair_is_refused_until_a_rerun_finishes_it(checkpoint, encode
     summary = encode_features(checkpoint, fake.out, workers=0)
     assert sorted(summary.repaired) == sorted(fake.shards)
     snapshot(url).assert_equal(snapshot(whole))
+
+
+def test_a_chunk_that_no_longer_decodes_is_deleted_and_refilled(checkpoint, encoded):
+    fake, whole = encoded
+    url = OutputLayout(fake.out).features
+    with open(os.path.join(url, EMBEDDINGS, "c", "0", "0"), "wb") as handle:
+        handle.write(b"overwritten")
+    # present, so the cheap check cannot see it; --verify reads it
+    assert encode_features(checkpoint, fake.out, workers=0).repaired == []
+    summary = encode_features(checkpoint, fake.out, workers=0, verify=True)
+    assert sorted(summary.repaired) == sorted(fake.shards)
+    assert verify_store(open_store(url)).problems == []
+    snapshot(url).assert_equal(snapshot(whole))
