@@ -175,8 +175,8 @@ def score_seed(seed_dir: Path, steps: int) -> pd.DataFrame:
         states = context_states(frames, tokens, store.codebook_size, trained)
         seconds = time.perf_counter() - tick
         features = np.hstack([pooled(states, windows, mean_and_spread), level])
-        label = f"context model, {trained} steps ({seconds:.0f} s): mean, spread, level"
-        rows.append(score(label, features, windows))
+        label = f"context model, {trained} steps: mean, spread, level"
+        rows.append({**score(label, features, windows), "train_s": seconds})
     return pd.DataFrame(rows).assign(seed=seed_dir.name)
 
 
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     scores = pd.concat([score_seed(seed, args.steps) for seed in args.seeds])
     print(scores.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     summary = scores.groupby("representation", sort=False)[["nmi", "ari", "probe"]]
-    table = summary.mean().join(summary.std(), rsuffix="_sd")
+    table = summary.mean().join(summary.std().add_suffix("_sd"))
     print("\n| representation | NMI | ARI | probe |\n|---|---|---|---|")
     for name, row in table.iterrows():
         cells = [f"{row[m]:.3f} ± {row[m + '_sd']:.3f}" for m in ("nmi", "ari", "probe")]
