@@ -15,6 +15,7 @@ from analysis.clusters_io import load_clustering
 from analysis.features import FeatureSpec
 from analysis.kmeans import assign
 from analysis.store import UNLABELLED, open_store
+from analysis.store_integrity import verify_store
 from sonotype.config.cluster import ClusterConfig
 from sonotype.errors import OutputConflictError, SonotypeError
 from tests.analysis.synthetic import append, blob_centres, make_batch, write_store
@@ -338,3 +339,36 @@ def test_no_new_sonotype_when_the_update_may_not_open_one(new_sound):
     append(open_store(url, mode="r+"), year2)
     summary = cluster_features(url, config=config, update=True)
     assert load_clustering(summary.directory).k == K
+
+
+@pytest.mark.faults
+def test_frames_appended_during_an_update_are_left_for_the_next_one(years, monkeypatch):
+    # Issue 16, item 8: encode appending while `cluster --update` reads the store.
+    url, _, year2 = years
+    late = make_batch(blob_centres(K, DIM), 20, 40, np.random.default_rng(12), YEAR2, prefix="y3")
+    cluster_features(url, config=CONFIG)
+    append(open_store(url, mode="r+"), year2)
+    original = labelling.label_block
+    appended = []
+
+    def encode_meanwhile(*args, **kwargs):
+        if not appended:  # another process's encode commits a shard mid-update
+            append(open_store(url, mode="r+"), late)
+            appended.append(True)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(labelling, "label_block", encode_meanwhile)
+    first = cluster_features(url, config=_config(relabel_all=True), update=True, workers=1)
+    monkeypatch.undo()
+    assert appended
+    store = open_store(url)
+    assert (first.n_rows, store.n_frames) == (7200, 8000)
+    labels = _labels(url)
+    assert labels.shape == (8000,)
+    assert (labels[:7200] != UNLABELLED).all()
+    assert (labels[7200:] == UNLABELLED).all()
+    assert verify_store(store).problems == []
+
+    second = cluster_features(url, config=_config(relabel_all=True), update=True)
+    assert second.n_rows == 8000
+    assert (_labels(url) != UNLABELLED).all()
