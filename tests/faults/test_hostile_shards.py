@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from shards.reader import ShardLoader
 from shards.verify import verify_shards
 from sonotype import audio
+from sonotype.config.reader import ReaderConfig
 from sonotype.contracts import OutputLayout
 from tests.shards.fake_ingest import ramp
 from tests.training.encode_helpers import save_tiny_tokenizer, snapshot, write_out
@@ -51,3 +53,21 @@ def test_encode_reads_only_catalogued_samples_and_verify_names_the_rest(tmp_path
     problems = verify_shards(fake.out).problems
     assert any("link" in problem for problem in problems)
     assert any("escaped" in problem for problem in problems)
+
+
+def test_the_training_reader_reads_only_catalogued_samples(tmp_path: Path):
+    fake = write_out(tmp_path / "out", (3, 2))
+    escape = tmp_path / "escaped.flac"
+    _add_hostile_members(fake.shard_path(fake.shards[1]), escape)
+    config = ReaderConfig.model_validate(
+        {"crop_s": 0.25, "batch_size": 2, "shuffle_buffer": 2, "num_workers": 0}
+    )
+    for loader in (
+        ShardLoader.from_catalog(fake.out, config, mode="eval"),
+        # a scan of the shards, without the catalog, meets the hostile members too
+        ShardLoader.from_urls(f"{OutputLayout(fake.out).shards_dir}/*.tar", config, mode="eval"),
+    ):
+        keys = sorted(key for batch in loader for key in batch.keys)
+        assert keys == sorted(fake.all_keys)
+    assert not escape.exists()
+    assert not escape.with_suffix(".json").exists()
