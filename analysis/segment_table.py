@@ -143,12 +143,10 @@ def read_rows(
 def _read_part(url: str, columns: list[str]) -> pa.Table:
     """`columns` of one part; an optional column the part predates reads as nulls."""
     fs, path = url_to_fs(url)
-    optional = [name for name in columns if name in OPTIONAL_FEATURE_SEGMENT_COLUMNS]
-    present = set(pq.read_schema(path, filesystem=fs).names) if optional else set()
-    absent = [name for name in optional if name not in present]
-    kept = [name for name in columns if name not in absent]
-    table = pq.read_table(path, filesystem=fs, columns=kept)
-    for name in absent:
-        field = FEATURE_SEGMENTS_SCHEMA.field(name)
-        table = table.append_column(field, pa.nulls(table.num_rows, field.type))
-    return table.select(columns)
+    optional = OPTIONAL_FEATURE_SEGMENT_COLUMNS
+    asks_optional = any(name in optional for name in columns)
+    present = pq.read_schema(path, filesystem=fs).names if asks_optional else columns
+    table = pq.read_table(
+        path, filesystem=fs, columns=contracts.columns_to_read(columns, present, optional)
+    )
+    return contracts.with_optional_nulls(table, FEATURE_SEGMENTS_SCHEMA, columns, optional)

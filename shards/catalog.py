@@ -11,36 +11,31 @@ from sonotype.contracts import (
     SEGMENTS_SCHEMA,
     OutputLayout,
     check_table,
+    columns_to_read,
+    with_optional_nulls,
 )
 from sonotype.errors import SonotypeError
 from sonotype.fsio import exists, read_parquet, url_to_fs, write_parquet_atomic
 
 
 def with_optional_columns(table: pa.Table, columns: list[str]) -> pa.Table:
-    """`table` with each of `columns` it lacks that older catalogs may lack
-    (OPTIONAL_SEGMENT_COLUMNS) added as nulls, in the order of `columns`."""
-    for name in columns:
-        if name in OPTIONAL_SEGMENT_COLUMNS and name not in table.column_names:
-            field = SEGMENTS_SCHEMA.field(name)
-            table = table.append_column(field, pa.nulls(table.num_rows, field.type))
-    return table.select([name for name in columns if name in table.column_names])
+    """Segment rows' `columns`, those older catalogs lack (OPTIONAL_SEGMENT_COLUMNS) as nulls."""
+    return with_optional_nulls(table, SEGMENTS_SCHEMA, columns, OPTIONAL_SEGMENT_COLUMNS)
 
 
-def _readable(columns: list[str], present: list[str]) -> list[str]:
-    """The columns to ask the file for: all but optional ones it predates."""
-    return [c for c in columns if c in present or c not in OPTIONAL_SEGMENT_COLUMNS]
-
-
-def _read(url: str, schema: pa.Schema, columns: list[str] | None) -> pa.Table:
+def _read(
+    url: str, schema: pa.Schema, columns: list[str] | None, optional: tuple[str, ...] = ()
+) -> pa.Table:
     if not exists(url):
         raise SonotypeError(f"{url}: catalog not found; run `sonotype ingest` first")
-    wanted_columns = columns or schema.names
-    fs, path = url_to_fs(url)
-    present = pq.read_schema(path, filesystem=fs).names
-    table = read_parquet(url, columns=_readable(wanted_columns, present))
-    if schema is SEGMENTS_SCHEMA:
-        table = with_optional_columns(table, wanted_columns)
-    check_table(table, pa.schema([schema.field(c) for c in wanted_columns]), url)
+    wanted = columns or schema.names
+    present = wanted
+    if optional:
+        fs, path = url_to_fs(url)
+        present = pq.read_schema(path, filesystem=fs).names
+    table = read_parquet(url, columns=columns_to_read(wanted, present, optional))
+    table = with_optional_nulls(table, schema, wanted, optional)
+    check_table(table, pa.schema([schema.field(c) for c in wanted]), url)
     return table
 
 
@@ -59,7 +54,7 @@ def read_segments(out: str, columns: list[str] | None = None) -> pa.Table:
     Raises:
         SonotypeError: the catalog is missing or breaks the contract.
     """
-    return _read(OutputLayout(out).segments, SEGMENTS_SCHEMA, columns)
+    return _read(OutputLayout(out).segments, SEGMENTS_SCHEMA, columns, OPTIONAL_SEGMENT_COLUMNS)
 
 
 def iter_segments(
@@ -85,7 +80,7 @@ def iter_segments(
     with fs.open(path, "rb") as handle:
         parquet = pq.ParquetFile(handle)
         wanted = pa.schema([SEGMENTS_SCHEMA.field(c) for c in columns])
-        readable = _readable(columns, parquet.schema_arrow.names)
+        readable = columns_to_read(columns, parquet.schema_arrow.names, OPTIONAL_SEGMENT_COLUMNS)
         empty = with_optional_columns(parquet.schema_arrow.empty_table(), columns)
         check_table(empty, wanted, url)
         for batch in parquet.iter_batches(batch_size=batch_rows, columns=readable):

@@ -6,6 +6,7 @@ See DESIGN.md, "Data contracts".
 """
 
 import re
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
@@ -332,6 +333,26 @@ def check_table(table: pa.Table, schema: pa.Schema, where: str) -> None:
             problems.append(f"column {field.name!r} is {found}, expected {field.type}")
     if problems:
         raise SonotypeError(f"{where}: does not follow the contract: " + "; ".join(problems))
+
+
+def columns_to_read(
+    columns: Sequence[str], present: Collection[str], optional: Collection[str]
+) -> list[str]:
+    """Which of `columns` to ask a file for: all but the `optional` ones it predates."""
+    return [name for name in columns if name in present or name not in optional]
+
+
+def with_optional_nulls(
+    table: pa.Table, schema: pa.Schema, columns: Sequence[str], optional: Collection[str]
+) -> pa.Table:
+    """`table`'s `columns` in that order, each `optional` one it lacks (a file written
+    before that column existed) added as nulls of `schema`'s type. Other missing
+    columns stay missing, for `check_table` to name."""
+    for name in columns:
+        if name in optional and name not in table.column_names:
+            field = schema.field(name)
+            table = table.append_column(field, pa.nulls(table.num_rows, field.type))
+    return table.select([name for name in columns if name in table.column_names])
 
 
 # --- Zarr feature store ------------------------------------------------------------
